@@ -1,0 +1,250 @@
+"""From votes to a decision: per-criterion evidence, confidence, flakiness.
+
+Model (documented in the README, "How confidence works"): each vote is an
+independent reading by a judge that is right with probability ``a``. A vote
+adds ``±logit(a)`` to the log-odds that a criterion passes, scaled down (to at
+most half) when the judge itself was unsure: by the verdict token's
+log-probability where the provider returns it, else by the confidence the
+judge stated. The posterior ``sigmoid(log-odds)`` is the criterion's
+confidence. ``a`` is not assumed: it is estimated from how often independent
+presentations agree (``P(agree) = a² + (1-a)²``), pooled over every judgment of
+the same judge and kept beside the cache, starting from a prior. With the
+right ``a`` this posterior is calibrated; ``benchmarks/calibration.py`` shows it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .rubric import Criterion, Rubric, Scale
+from .verdict import CriterionResult, Vote
+
+PRIOR_AGREEMENT = 0.8
+PRIOR_PAIRS = 10.0
+MAX_ACCURACY = 0.99
+
+
+def accuracy_from_agreement(agree: float, pairs: float) -> float:
+    """Per-vote accuracy ``a`` implied by the pooled agreement rate."""
+    q = (agree + PRIOR_AGREEMENT * PRIOR_PAIRS) / (pairs + PRIOR_PAIRS)
+    a = 0.5 + math.sqrt(max(0.0, 2.0 * q - 1.0)) / 2.0
+    return min(a, MAX_ACCURACY)
+
+
+def agreement_pairs(signs: Sequence[int]) -> tuple[int, int]:
+    """(agreeing pairs, all pairs) among the votes on one question."""
+    n = len(signs)
+    counts: dict[int, int] = {}
+    for s in signs:
+        counts[s] = counts.get(s, 0) + 1
+    agree = sum(k * (k - 1) // 2 for k in counts.values())
+    return agree, n * (n - 1) // 2
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def _certainty(p: float | None) -> float:
+    """Scale in [0.5, 1]: how much a vote counts, from the judge's own certainty."""
+    if p is None:
+        return 1.0
+    return 0.5 + 0.5 * min(1.0, max(0.0, abs(2.0 * p - 1.0)))
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Aggregated votes on one yes/no question."""
+
+    log_odds: float
+    yes: int
+    no: int
+
+    @property
+    def decision(self) -> bool | None:
+        if self.log_odds > 1e-9:
+            return True
+        if self.log_odds < -1e-9:
+            return False
+        return None
+
+    @property
+    def confidence(self) -> float:
+        p = _sigmoid(self.log_odds)
+        return max(p, 1.0 - p)
+
+
+def evidence(signs: Sequence[bool], certainties: Sequence[float | None], a: float) -> Evidence:
+    w = math.log(a / (1.0 - a))
+    lo = sum((w if s else -w) * _certainty(c) for s, c in zip(signs, certainties))
+    yes = sum(1 for s in signs if s)
+    return Evidence(lo, yes, len(signs) - yes)
+
+
+def _vote_certainty(v: Vote, name: str) -> float | None:
+    if name in v.logprob_pass:
+        return v.logprob_pass[name]
+    return v.stated_confidence
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: str  # pass | fail | inconclusive
+    confidence: float
+    criteria: list[CriterionResult]
+    score: float | None = None
+    level: float | None = None
+    winner: str | None = None
+    flaky_reason: str | None = None
+    agree: int = 0
+    pairs: int = 0
+
+
+def _rule(rubric: Rubric, threshold: float) -> Callable[[dict[str, bool]], bool]:
+    def passes(d: dict[str, bool]) -> bool:
+        if not all(d[c.name] for c in rubric.criteria if c.required):
+            return False
+        opt = [c for c in rubric.criteria if not c.required]
+        if not opt:
+            return True
+        total = sum(c.weight for c in opt)
+        got = sum(c.weight for c in opt if d[c.name])
+        return got / total >= threshold - 1e-12
+
+    return passes
+
+
+def _disagreement(name: str, votes: Sequence[Vote], signs: Sequence[bool]) -> str | None:
+    if len(set(signs)) < 2:
+        return None
+    yes = sum(signs)
+    by_parity = {(v.presentation % 2, s) for v, s in zip(votes, signs)}
+    parities = {p for p, _ in by_parity}
+    if len(by_parity) == len(parities) == 2:
+        return (
+            f"position bias on {name!r}: the verdict followed the presentation order "
+            f"({yes} pass / {len(signs) - yes} fail)"
+        )
+    return f"presentations disagree on {name!r} ({yes} pass / {len(signs) - yes} fail)"
+
+
+def decide_criteria(rubric: Rubric, votes: Sequence[Vote], a: float,
+                    threshold: float) -> Decision:
+    good = [v for v in votes if v.error is None]
+    results: dict[str, Evidence] = {}
+    crs: list[CriterionResult] = []
+    reasons: list[str] = []
+    agree = pairs = 0
+    for c in rubric.criteria:
+        signs = [v.verdicts[c.name] == "pass" for v in good]
+        ev = evidence(signs, [_vote_certainty(v, c.name) for v in good], a)
+        results[c.name] = ev
+        ag, pr = agreement_pairs([int(s) for s in signs])
+        agree, pairs = agree + ag, pairs + pr
+        if (r := _disagreement(c.name, good, signs)) is not None:
+            reasons.append(r)
+        crs.append(_criterion_result(c, ev, good))
+    passes = _rule(rubric, threshold)
+    decided = {n: e.decision for n, e in results.items()}
+    undecided = [n for n, d in decided.items() if d is None]
+    # An undecided criterion leaves the verdict inconclusive only if it matters.
+    outcomes = set()
+    for fill in (True, False):
+        outcomes.add(passes({n: (fill if d is None else d) for n, d in decided.items()}))
+    if len(outcomes) > 1:
+        return Decision("inconclusive", 0.5, crs, _score(rubric, decided),
+                        flaky_reason="; ".join(reasons) or None, agree=agree, pairs=pairs)
+    outcome = outcomes.pop()
+    full = {n: (bool(d) if d is not None else outcome) for n, d in decided.items()}
+    sensitive = [n for n in full if n not in undecided
+                 and passes({**full, n: not full[n]}) != outcome]
+    if sensitive:
+        conf = math.prod(results[n].confidence for n in sensitive)
+    else:
+        support = [n for n in full if n not in undecided and full[n] == outcome]
+        conf = 1.0 - math.prod(1.0 - results[n].confidence for n in support)
+    return Decision("pass" if outcome else "fail", conf, crs, _score(rubric, decided),
+                    flaky_reason="; ".join(reasons) or None, agree=agree, pairs=pairs)
+
+
+def _score(rubric: Rubric, decided: dict[str, bool | None]) -> float:
+    total = sum(c.weight for c in rubric.criteria)
+    return sum(c.weight for c in rubric.criteria if decided[c.name]) / total
+
+
+def _criterion_result(c: Criterion, ev: Evidence, votes: Sequence[Vote]) -> CriterionResult:
+    side = "pass" if ev.decision is not False else "fail"
+    reasons = [v.reasoning.get(c.name, "") for v in votes if v.verdicts.get(c.name) == side]
+    return CriterionResult(
+        name=c.name, description=c.description, required=c.required, weight=c.weight,
+        passed=ev.decision, pass_votes=ev.yes, fail_votes=ev.no,
+        confidence=ev.confidence, reasoning=next((r for r in reasons if r), ""),
+    )
+
+
+def decide_scale(rubric: Scale, votes: Sequence[Vote], a: float) -> Decision:
+    good = [v for v in votes if v.error is None and v.level is not None]
+    signs = [int(v.level or 0) >= rubric.pass_level for v in good]
+    ev = evidence(signs, [v.stated_confidence for v in good], a)
+    levels = [int(v.level or 0) for v in good]
+    mean = sum(levels) / len(levels) if levels else None
+    ag, pr = agreement_pairs([int(s) for s in signs])
+    reason = _disagreement(rubric.name, good, signs)
+    if reason is None and levels and len(set(levels)) > 1:
+        reason = f"presentations gave different levels {sorted(levels)}"
+    side = ev.decision
+    cr = CriterionResult(
+        name=rubric.name, description=rubric.criterion, passed=side,
+        pass_votes=ev.yes, fail_votes=ev.no, confidence=ev.confidence,
+        reasoning=next((v.reasoning.get("score", "") for v in good
+                        if (int(v.level or 0) >= rubric.pass_level) == (side is not False)), ""),
+    )
+    outcome = "inconclusive" if side is None else ("pass" if side else "fail")
+    score = None if mean is None else (mean - 1) / (rubric.top - 1)
+    return Decision(outcome, ev.confidence, [cr], score, mean, flaky_reason=reason,
+                    agree=ag, pairs=pr)
+
+
+def decide_pairwise(votes: Sequence[Vote], a: float, mode: str) -> Decision:
+    """``mode``: 'compare' (3-way), 'better' (A beats B) or 'not_worse' (A >= B)."""
+    good = [v for v in votes if v.error is None and v.winner is not None]
+    cert = [v.stated_confidence for v in good]
+    winners = [str(v.winner) for v in good]
+    w = math.log(a / (1.0 - a))
+    weight = {k: sum(w * _certainty(c) for x, c in zip(winners, cert) if x == k)
+              for k in ("A", "B", "tie")}
+    ranked = sorted(weight.items(), key=lambda kv: kv[1], reverse=True)
+    margin = ranked[0][1] - ranked[1][1]
+    winner = ranked[0][0] if margin > 1e-9 else None
+    ag, pr = agreement_pairs([{"A": 1, "B": -1, "tie": 0}[x] for x in winners])
+    reason = None
+    if len(set(winners)) > 1:
+        shown_first = [(v.order.startswith("B") == (x == "B")) for v, x in zip(good, winners)]
+        if "tie" not in winners and len(set(shown_first)) == 1:
+            reason = ("position bias: the judge preferred the response shown "
+                      f"{'first' if shown_first[0] else 'second'} in every order")
+        else:
+            reason = f"presentations disagree on the winner ({', '.join(winners)})"
+    score = (sum(1.0 if x == "A" else 0.5 if x == "tie" else 0.0 for x in winners)
+             / len(winners)) if winners else None
+    if mode == "compare":
+        conf = _sigmoid(margin) if winner else 0.5
+        outcome = "inconclusive" if winner is None else "pass"
+        return Decision(outcome, conf, [], score, winner=winner, flaky_reason=reason,
+                        agree=ag, pairs=pr)
+    ok = {"better": {"A"}, "not_worse": {"A", "tie"}}[mode]
+    ev = evidence([x in ok for x in winners], cert, a)
+    name = "better_than" if mode == "better" else "at_least_as_good_as"
+    cr = CriterionResult(name=name, description=f"candidate {name.replace('_', ' ')} "
+                         "baseline", passed=ev.decision, pass_votes=ev.yes,
+                         fail_votes=ev.no, confidence=ev.confidence,
+                         reasoning=next((v.reasoning.get("winner", "") for v in good), ""))
+    outcome = ("inconclusive" if ev.decision is None
+               else "pass" if ev.decision else "fail")
+    return Decision(outcome, ev.confidence if outcome != "inconclusive" else 0.5, [cr],
+                    score, winner=winner, flaky_reason=reason, agree=ag, pairs=pr)

@@ -1,0 +1,56 @@
+"""The light link between pytest and a judged assertion.
+
+``plugin.py`` imports only this (no pydantic, no diskcache, no litellm) so that
+pytest start-up stays cheap; the ``JudgeSession`` is built on first use.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .session import JudgeSession
+    from .settings import Settings
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """The test a judgment belongs to (for records, history and reports)."""
+
+    nodeid: str
+    path: str | None = None
+
+
+class SessionHolder:
+    """Builds the process's ``JudgeSession`` the first time something judges."""
+
+    def __init__(self, factory: Callable[[], JudgeSession]):
+        self._factory = factory
+        self._session: JudgeSession | None = None
+
+    @property
+    def built(self) -> JudgeSession | None:
+        return self._session
+
+    def get(self) -> JudgeSession:
+        if self._session is None:
+            self._session = self._factory()
+        return self._session
+
+
+@dataclass
+class TestContext:
+    """What a judged assertion inside one test needs."""
+
+    holder: SessionHolder
+    node: NodeInfo | None
+    settings: Settings
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
+#: Set by the plugin around each test; a ContextVar so async tests see it too.
+active: contextvars.ContextVar[TestContext | None] = contextvars.ContextVar(
+    "llmjudge_active", default=None)

@@ -1,0 +1,139 @@
+"""One event loop per process, in a daemon thread, drives every judge call.
+
+Why a thread: a plain ``assert_judged`` in a sync test must not pay loop
+start-up per call, and ``assert_judged`` inside an ``async def`` test (where a
+loop is already running) cannot call ``asyncio.run``. Sharing one loop also
+lets litellm keep its HTTP clients bound to a single loop, and makes the
+concurrency and rate limits truly process-wide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Coroutine
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class JudgeLoop:
+    """A background event loop with process-wide limits on judge calls."""
+
+    def __init__(self, concurrency: int, rpm: float | None = None):
+        self.concurrency = concurrency
+        self.rpm = rpm
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._sem: asyncio.Semaphore | None = None
+        self._next_slot: dict[str, float] = {}
+        self.in_flight = 0
+        self.peak_in_flight = 0
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+
+                def run() -> None:
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(ready.set)
+                    loop.run_forever()
+
+                t = threading.Thread(target=run, name="llmjudge-loop", daemon=True)
+                t.start()
+                ready.wait()
+                self._loop, self._thread = loop, t
+            return self._loop
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the judge loop and wait (from any thread, any loop)."""
+        fut = self.submit(coro)
+        try:
+            return fut.result()
+        except KeyboardInterrupt:
+            fut.cancel()
+            raise
+
+    async def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` on the judge loop from another running loop."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            return await coro
+        return await asyncio.wrap_future(self.submit(coro))
+
+    async def slot(self, model: str) -> _Slot:
+        """Wait for a place under the concurrency limit and the model's rpm."""
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.concurrency)
+        await self._sem.acquire()
+        if self.rpm:
+            now = time.monotonic()
+            at = max(now, self._next_slot.get(model, now))
+            self._next_slot[model] = at + 60.0 / self.rpm
+            if at > now:
+                try:
+                    await asyncio.sleep(at - now)
+                except BaseException:
+                    self._sem.release()
+                    raise
+        return _Slot(self)
+
+    def close(self) -> None:
+        with self._lock:
+            loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        async def _drain() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await _close_litellm_clients()
+        try:
+            asyncio.run_coroutine_threadsafe(_drain(), loop).result(timeout=5)
+        except Exception:
+            pass
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if not loop.is_running():
+            loop.close()
+
+
+class _Slot:
+    def __init__(self, owner: JudgeLoop):
+        self.owner = owner
+
+    async def __aenter__(self) -> _Slot:
+        o = self.owner
+        o.in_flight += 1
+        o.peak_in_flight = max(o.peak_in_flight, o.in_flight)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        o = self.owner
+        o.in_flight -= 1
+        assert o._sem is not None
+        o._sem.release()
+
+
+async def _close_litellm_clients() -> None:
+    import sys
+
+    if "litellm" not in sys.modules:
+        return
+    from ._client import close_clients
+
+    await close_clients()

@@ -1,0 +1,186 @@
+"""The reply cache: diskcache on disk, JSON only, never needed for correctness.
+
+diskcache pickles by default and unpickles whatever it reads
+(CVE-2025-69872): a poisoned cache file could run code. ``JSONOnlyDisk``
+stores values as UTF-8 JSON text and refuses to unpickle anything it reads,
+keys included; a row it cannot read is a miss. A cache that cannot be opened
+is replaced by a fresh one with a warning; a failing cache never fails a test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import warnings
+from pathlib import Path
+from typing import Any
+
+import diskcache
+from diskcache.core import MODE_BINARY, MODE_PICKLE, MODE_RAW, MODE_TEXT
+
+from .constants import PROMPT_VERSION
+
+_README = (
+    "# pytest-llmjudge cache\n\nJudge replies cached by pytest-llmjudge (JSON only).\n"
+    "Safe to delete; re-running the tests refills it. Do not commit it.\n"
+)
+_TAG = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by pytest-llmjudge.\n"
+)
+
+
+class CacheWarning(UserWarning):
+    """The cache could not be used as it was; the run continues without it."""
+
+
+class JSONOnlyDisk(diskcache.Disk):
+    """A diskcache ``Disk`` that never pickles and never unpickles."""
+
+    def put(self, key: Any) -> tuple[Any, bool]:
+        if not isinstance(key, str):
+            raise TypeError("llmjudge cache keys are strings")
+        return super().put(key)
+
+    def get(self, key: Any, raw: bool) -> Any:
+        if not raw:  # a pickled key: written by someone else; never load it
+            raise KeyError("refusing to unpickle a cache key")
+        return super().get(key, raw)
+
+    def store(self, value: Any, read: bool, key: Any = diskcache.UNKNOWN) -> Any:
+        if read:
+            raise TypeError("llmjudge cache stores JSON text only")
+        text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+        return super().store(text, read, key=key)
+
+    def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
+        if mode == MODE_PICKLE or read:
+            raise _Unreadable()
+        if mode not in (MODE_RAW, MODE_TEXT, MODE_BINARY):
+            raise _Unreadable()
+        raw = super().fetch(mode, filename, value, read)
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8")
+        if not isinstance(raw, str):
+            raise _Unreadable()
+        return json.loads(raw)
+
+
+class _Unreadable(Exception):
+    pass
+
+
+def cache_key(parts: dict[str, Any]) -> str:
+    """Stable hash of everything that changes a judge reply (never secrets)."""
+    blob = json.dumps({"v": PROMPT_VERSION, **parts}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _prepare_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.chmod(path, 0o700)
+    except OSError:
+        pass
+    for name, text in (("README.md", _README), (".gitignore", "*\n"),
+                       ("CACHEDIR.TAG", _TAG)):
+        f = path / name
+        if not f.exists():
+            try:
+                f.write_text(text, encoding="utf-8")
+            except OSError:
+                pass
+
+
+class ReplyCache:
+    """Judge replies by key. ``mode``: on (read+write), refresh (write only), off."""
+
+    def __init__(self, directory: Path, mode: str = "on"):
+        self.directory = directory
+        self.mode = mode
+        self._cache: diskcache.Cache | None = None
+
+    def _open(self) -> diskcache.Cache | None:
+        if self._cache is not None or self.mode == "off":
+            return self._cache
+        try:
+            _prepare_dir(self.directory)
+            self._cache = self._connect()
+        except (sqlite3.DatabaseError, OSError) as exc:
+            warnings.warn(CacheWarning(
+                f"llmjudge cache at {self.directory} is unreadable ({exc}); "
+                "starting a fresh one"), stacklevel=2)
+            self._reset()
+        return self._cache
+
+    def _connect(self) -> diskcache.Cache:
+        c = diskcache.Cache(str(self.directory / "replies"), disk=JSONOnlyDisk,
+                            timeout=30, size_limit=2**32)
+        c.get("__probe__")  # touch the database so corruption shows here
+        return c
+
+    def _reset(self) -> None:
+        broken = self.directory / "replies"
+        shutil.rmtree(broken, ignore_errors=True)
+        try:
+            self._cache = self._connect()
+        except (sqlite3.DatabaseError, OSError) as exc:
+            warnings.warn(CacheWarning(
+                f"llmjudge cache at {self.directory} cannot be used ({exc}); "
+                "running without a cache"), stacklevel=2)
+            self.mode = "off"
+            self._cache = None
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        if self.mode != "on":
+            return None
+        c = self._open()
+        if c is None:
+            return None
+        try:
+            value = c.get(key, default=None, retry=True)
+        except (_Unreadable, KeyError, ValueError, sqlite3.DatabaseError, OSError):
+            return None
+        return value if isinstance(value, dict) else None
+
+    def set(self, key: str, value: dict[str, Any]) -> None:
+        if self.mode == "off":
+            return
+        c = self._open()
+        if c is None:
+            return
+        try:
+            c.set(key, value, retry=True)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            warnings.warn(CacheWarning(f"llmjudge cache write failed: {exc}"),
+                          stacklevel=2)
+
+    def add(self, key: str, deltas: dict[str, float]) -> dict[str, float]:
+        """Atomically add ``deltas`` to a JSON dict of counters; return the total.
+
+        The transaction makes it safe for several xdist workers at once.
+        """
+        c = self._open()
+        if c is None:
+            return dict(deltas)
+        try:
+            with c.transact(retry=True):
+                try:
+                    cur = c.get(key, default=None, retry=True)
+                except (_Unreadable, KeyError, ValueError):
+                    cur = None
+                base = cur if isinstance(cur, dict) else {}
+                new = {k: float(base.get(k, 0.0)) + float(deltas.get(k, 0.0))
+                       for k in set(base) | set(deltas)}
+                c.set(key, new, retry=True)
+                return new
+        except (sqlite3.DatabaseError, OSError):
+            return dict(deltas)
+
+    def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None

@@ -1,0 +1,38 @@
+"""Names and defaults shared by the plugin, its settings and its tests."""
+
+from __future__ import annotations
+
+#: Bumped whenever the judge prompt changes; part of every cache and record key so
+#: that a new template never reuses replies given to the old one.
+PROMPT_VERSION = "2"
+
+MARKER = "llmjudge"
+INI_PREFIX = "llmjudge_"
+ENV_PREFIX = "LLMJUDGE_"
+OPTION_PREFIX = "--llmjudge-"
+
+DEFAULT_CACHE_DIR = ".llmjudge_cache"
+DEFAULT_RECORD_DIR = "llmjudge_records"
+HISTORY_FILE = "history.json"
+
+#: Characters of the judged output shown in failure messages.
+EXCERPT_CHARS = 300
+
+#: Settings that a marker or a call may override (validated against this list).
+PER_TEST_SETTINGS = (
+    "model",
+    "api_base",
+    "threshold",
+    "temperature",
+    "min_samples",
+    "max_samples",
+    "min_confidence",
+    "inconclusive",
+    "debias",
+    "timeout",
+    "retries",
+    "cache",
+    "screen",
+    "max_output_chars",
+    "jury",
+)

@@ -1,0 +1,80 @@
+"""One exception tree: ``LLMJudgeError`` for judge problems, an ``AssertionError``
+for judged failures, so that pytest reports each as what it is."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .verdict import Verdict
+
+
+class LLMJudgeError(Exception):
+    """Root of every error the plugin raises that is not a failed assertion."""
+
+
+class ConfigError(LLMJudgeError, ValueError):
+    """A setting, marker argument or call argument is wrong; says what to change."""
+
+
+class RubricError(ConfigError):
+    """A rubric cannot be used as given (empty, duplicate names, bad file)."""
+
+
+class JudgeCallError(LLMJudgeError):
+    """The judge could not be reached or kept failing after retries."""
+
+    def __init__(self, message: str, *, cause: str = "error", retries: int = 0):
+        super().__init__(message)
+        self.cause = cause
+        self.retries = retries
+
+
+class JudgeParseError(LLMJudgeError):
+    """The judge replied, but not in the documented reply contract."""
+
+    def __init__(self, message: str, *, reply: str = ""):
+        super().__init__(message)
+        self.reply = reply
+
+
+class RecordMissingError(LLMJudgeError):
+    """Replay mode needs a recorded reply that the records file does not hold."""
+
+    def __init__(self, *, path: str, key: str, mode: str, test: str):
+        super().__init__(
+            f"no recorded judge reply for {test} in {path} (key {key[:16]}…, "
+            f"record mode {mode!r}). Record it with --llmjudge-record-mode=once "
+            "(or new_episodes) and a configured judge model, then commit the file."
+        )
+        self.path = path
+        self.key = key
+        self.mode = mode
+
+
+class BudgetExceededError(LLMJudgeError):
+    """The run's judge-call or cost budget is spent; no new calls are made."""
+
+
+class UntrustedJudgeError(LLMJudgeError):
+    """Calibration showed the judge agrees too little with people for this rubric."""
+
+
+class JudgeOutcomeError(LLMJudgeError):
+    """A judged assertion could not be decided because the judge failed.
+
+    Raised by ``assert_judged`` for the ``judge_error`` outcome, so that pytest
+    reports an error, never an ordinary failure or a pass.
+    """
+
+    def __init__(self, message: str, verdict: Verdict):
+        super().__init__(message)
+        self.verdict = verdict
+
+
+class JudgedAssertionError(AssertionError):
+    """A judged expectation was not met; carries the full ``Verdict``."""
+
+    def __init__(self, message: str, verdict: Verdict):
+        super().__init__(message)
+        self.verdict = verdict

@@ -1,0 +1,500 @@
+"""``Judge``: validates a judged expectation, gathers votes, decides a ``Verdict``.
+
+Every judgment starts with ``min_samples`` presentations sent concurrently
+(by default two, in opposite orders). The stopping rule: stop as soon as the
+verdict's confidence reaches ``min_confidence``; otherwise draw two more
+presentations (one of each orientation) at a time, up to ``max_samples``; a
+verdict still below ``min_confidence`` then is inconclusive. Replies come
+from records, then the cache, then the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from . import _aggregate as agg
+from ._parse import logprob_pass, parse_reply
+from ._prompt import REASK, Presentation, pairwise, present, response_schema
+from ._screen import degenerate_reason
+from .cache import cache_key
+from .constants import EXCERPT_CHARS
+from .exceptions import (
+    BudgetExceededError,
+    ConfigError,
+    JudgeCallError,
+    JudgeParseError,
+    RecordMissingError,
+)
+from .rubric import AnyRubric, Rubric, Scale, as_rubric, check_threshold
+from .settings import Settings
+from .verdict import Outcome, Verdict, Vote
+
+if TYPE_CHECKING:
+    from ._client import Reply
+    from ._context import NodeInfo
+    from .session import JudgeSession
+
+DEFAULT_COMPARISON = "Overall, which response answers the input better: more correct, " \
+    "more complete and more helpful, with nothing false or harmful"
+
+NO_MODEL = (
+    "no judge model is configured. Set one with --llmjudge-model=NAME, "
+    "llmjudge_model = NAME under [tool.pytest.ini_options], the LLMJUDGE_MODEL "
+    "environment variable, @pytest.mark.llmjudge(model=NAME) or model=NAME in the "
+    "call (any litellm model name, e.g. openai/gpt-4o-mini)"
+)
+
+
+class JudgeInputError(ConfigError, TypeError):
+    """A judged value has a type that cannot be judged."""
+
+
+def as_text(value: object, what: str, *, optional: bool = True) -> str | None:
+    """Text to judge: str as is, dicts/lists/pydantic models as JSON."""
+    if value is None:
+        if optional:
+            return None
+        raise JudgeInputError(f"{what} is None: pass the text (str) to judge")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        raise JudgeInputError(
+            f"{what} is bytes: decode it first, e.g. {what}.decode('utf-8')")
+    dump = getattr(value, "model_dump_json", None)
+    if callable(dump):
+        return str(dump(indent=2))
+    if isinstance(value, (dict, list, tuple, int, float, bool)):
+        try:
+            return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+        except (TypeError, ValueError) as exc:
+            raise JudgeInputError(f"{what} cannot be shown as JSON: {exc}") from None
+    raise JudgeInputError(
+        f"{what} is a {type(value).__name__}: pass a str, a dict/list (judged as "
+        "JSON) or a pydantic model")
+
+
+@dataclass(frozen=True)
+class Task:
+    """A validated judgment request."""
+
+    kind: str  # criteria | scale | pairwise
+    rubric: AnyRubric
+    output: str
+    input: str | None
+    reference: str | None
+    context: str | None
+    settings: Settings
+    threshold: float
+    mode: str = ""  # pairwise: compare | better | not_worse
+    other: str | None = None  # pairwise: B
+    generated_by: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    def identity(self, node: str | None) -> str:
+        blob = json.dumps([node, self.kind, self.mode, self.rubric.canonical(),
+                           self.output, self.other, self.input, self.reference,
+                           self.context], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
+
+
+class Judge:
+    """A configured judge. ``check`` never raises on a failing verdict."""
+
+    def __init__(self, session: JudgeSession, settings: Settings,
+                 node: NodeInfo | None = None):
+        self.session = session
+        self.settings = settings
+        self.node = node
+
+    # ---------------------------------------------------------------- building
+    def task(self, output: object, rubric: object, *, input: object = None,
+             reference: object = None, context: object = None,
+             threshold: float | None = None, model: str | Sequence[str] | None = None,
+             generated_by: str | None = None, **options: Any) -> Task:
+        """Validate a pointwise judgment (raises at the caller's line)."""
+        settings = self._settings(model, options)
+        r = as_rubric(rubric)
+        thr = check_threshold(threshold) if threshold is not None else (
+            r.threshold if isinstance(r, Rubric) and r.threshold is not None
+            else settings.threshold)
+        texts = self._texts(settings, output=output, input=input, reference=reference,
+                            context=context)
+        return Task("scale" if isinstance(r, Scale) else "criteria", r, texts["output"],
+                    texts["input"], texts["reference"], texts["context"], settings, thr,
+                    generated_by=generated_by,
+                    warnings=self.session.self_preference(settings, generated_by))
+
+    def pair_task(self, a: object, b: object, rubric: object = None, *, mode: str,
+                  input: object = None, context: object = None,
+                  model: str | Sequence[str] | None = None,
+                  generated_by: str | None = None, **options: Any) -> Task:
+        settings = self._settings(model, options)
+        r = as_rubric(rubric if rubric is not None else DEFAULT_COMPARISON)
+        if not isinstance(r, Rubric):
+            raise ConfigError("comparisons take criteria, not a Scale")
+        texts = self._texts(settings, output=a, other=b, input=input, context=context)
+        return Task("pairwise", r, texts["output"], texts["input"], None,
+                    texts["context"], settings, 1.0, mode=mode, other=texts["other"],
+                    generated_by=generated_by,
+                    warnings=self.session.self_preference(settings, generated_by))
+
+    def _settings(self, model: str | Sequence[str] | None,
+                  options: Mapping[str, Any]) -> Settings:
+        values = dict(options)
+        if model is not None:
+            values["model"] = model
+        return self.settings.override("judge call", values)
+
+    @staticmethod
+    def _texts(settings: Settings, **values: object) -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        for name, value in values.items():
+            required = name in ("output", "other")
+            what = {"output": "the judged output", "other": "the baseline output"
+                    }.get(name, name)
+            text = as_text(value, what, optional=not required)
+            if text is not None and len(text) > settings.max_output_chars:
+                raise ConfigError(
+                    f"{what} is {len(text):,} characters, over max_output_chars="
+                    f"{settings.max_output_chars:,}: judge a shorter excerpt or raise "
+                    "--llmjudge-max-output-chars")
+            out[name] = text
+        return out
+
+    # ---------------------------------------------------------------- public API
+    def check(self, output: object, rubric: object, **kwargs: Any) -> Verdict:
+        """Judge ``output`` against ``rubric``; returns the ``Verdict`` (never raises
+        on fail). Keyword arguments as for ``assert_judged``."""
+        task = self.task(output, rubric, **kwargs)
+        return self.session.loop.run(self.run(task))
+
+    async def acheck(self, output: object, rubric: object, **kwargs: Any) -> Verdict:
+        """Async ``check``; shares the process-wide judge loop and limits."""
+        task = self.task(output, rubric, **kwargs)
+        return await self.session.loop.run_async(self.run(task))
+
+    def compare(self, a: object, b: object, rubric: object = None, **kwargs: Any
+                ) -> Verdict:
+        """Judge which of ``a`` and ``b`` is better; ``verdict.winner`` is "A", "B"
+        or "tie" (None when the orders disagree: inconclusive)."""
+        task = self.pair_task(a, b, rubric, mode="compare", **kwargs)
+        return self.session.loop.run(self.run(task))
+
+    async def acompare(self, a: object, b: object, rubric: object = None,
+                       **kwargs: Any) -> Verdict:
+        task = self.pair_task(a, b, rubric, mode="compare", **kwargs)
+        return await self.session.loop.run_async(self.run(task))
+
+    def check_many(self, items: Iterable[Mapping[str, Any] | tuple[Any, Any]]
+                   ) -> list[Verdict]:
+        """Judge many expectations concurrently; items are ``(output, rubric)`` or
+        dicts of ``check`` arguments. Returns verdicts in order."""
+        tasks = [self._item_task(it) for it in items]
+        return self.session.loop.run(self._gather(tasks))
+
+    async def acheck_many(self, items: Iterable[Mapping[str, Any] | tuple[Any, Any]]
+                          ) -> list[Verdict]:
+        tasks = [self._item_task(it) for it in items]
+        return await self.session.loop.run_async(self._gather(tasks))
+
+    def _item_task(self, item: Mapping[str, Any] | tuple[Any, Any]) -> Task:
+        if isinstance(item, tuple):
+            return self.task(*item)
+        kw = dict(item)
+        return self.task(kw.pop("output"), kw.pop("rubric"), **kw)
+
+    async def _gather(self, tasks: list[Task]) -> list[Verdict]:
+        return list(await asyncio.gather(*(self.run(t) for t in tasks)))
+
+    # ---------------------------------------------------------------- judging
+    async def run(self, task: Task) -> Verdict:
+        """Decide one task (on the judge loop)."""
+        node = self.node.nodeid if self.node else None
+        ident = task.identity(node)
+        # Comparisons are not screened: a degenerate side simply loses.
+        screen = task.settings.screen and task.kind != "pairwise"
+        reason = degenerate_reason(task.output) if screen else None
+        if reason is not None:
+            verdict = self._screened(task, reason, ident)
+        elif not task.settings.models:
+            raise ConfigError(NO_MODEL)
+        else:
+            per_model = await asyncio.gather(
+                *(self._run_model(task, m) for m in task.settings.models))
+            verdict = self._combine(task, per_model, ident)
+        verdict = self.session.finish(verdict, self.node)
+        return verdict
+
+    def _screened(self, task: Task, reason: str, ident: str) -> Verdict:
+        return Verdict(
+            outcome=Outcome.FAIL, passed=False, kind=task.kind,  # type: ignore[arg-type]
+            rubric=task.rubric.summary(), confidence=1.0, score=0.0,
+            model=",".join(task.settings.models), excerpt=_excerpt(task.output),
+            error=None, warnings=[f"screened without a judge call: {reason}",
+                                  *task.warnings], key=ident, cached=True,
+        )
+
+    async def _run_model(self, task: Task, model: str) -> _ModelResult:
+        s = task.settings
+        n = s.min_samples
+        votes: list[Vote] = []
+        fresh: list[Vote] = []
+        usage = _Usage()
+        while True:
+            batch = range(len(votes), n)
+            got = await asyncio.gather(*(self._vote(task, model, i, usage)
+                                         for i in batch))
+            for v, is_fresh in got:
+                votes.append(v)
+                if is_fresh and v.error is None:
+                    fresh.append(v)
+            errors = [v for v in votes if v.error]
+            good = [v for v in votes if not v.error]
+            if errors and len(good) < s.min_samples:
+                return _ModelResult(model, votes, None, usage, errors[0].error, fresh)
+            a = self.session.accuracy(model, task.kind)
+            decision = self._decide(task, good, a)
+            if decision.outcome != "inconclusive" and \
+                    decision.confidence >= s.min_confidence or len(votes) >= s.max_samples:
+                return _ModelResult(model, votes, decision, usage, None, fresh)
+            n = min(s.max_samples, len(votes) + 2)
+
+    def _decide(self, task: Task, votes: list[Vote], a: float) -> agg.Decision:
+        if task.kind == "criteria":
+            assert isinstance(task.rubric, Rubric)
+            return agg.decide_criteria(task.rubric, votes, a, task.threshold)
+        if task.kind == "scale":
+            assert isinstance(task.rubric, Scale)
+            return agg.decide_scale(task.rubric, votes, a)
+        return agg.decide_pairwise(votes, a, task.mode)
+
+    def _presentation(self, task: Task, index: int) -> Presentation:
+        p = index if task.settings.debias else 0
+        if task.kind == "pairwise":
+            assert isinstance(task.rubric, Rubric)
+            return pairwise(task.rubric, p, a=task.output, b=task.other or "",
+                            input=task.input, context=task.context)
+        return present(task.rubric, p, output=task.output, input=task.input,
+                       reference=task.reference, context=task.context)
+
+    def _key(self, task: Task, model: str, pres: Presentation, index: int
+             ) -> tuple[str, str]:
+        """(cache key, record key). Records leave out the endpoint and, unless a
+        jury is used, the model, so that a fresh clone replays them as is."""
+        s = task.settings
+        parts = {
+            "kind": task.kind, "rubric": task.rubric.canonical(), "output": task.output,
+            "other": task.other, "input": task.input, "reference": task.reference,
+            "context": task.context, "temperature": s.temperature,
+            "presentation": pres.index, "sample": index,
+        }
+        rparts = {**parts, "model": model} if s.jury else parts
+        return (cache_key({**parts, "model": model, "api_base": s.api_base,
+                           "response_format": s.response_format}), cache_key(rparts))
+
+    async def _vote(self, task: Task, model: str, index: int, usage: _Usage
+                    ) -> tuple[Vote, bool]:
+        pres = self._presentation(task, index)
+        key = self._key(task, model, pres, index)
+        names = pres.shown
+        top = task.rubric.top if isinstance(task.rubric, Scale) else 0
+        base = {"presentation": index, "order": pres.order, "model": model}
+        try:
+            stored = self.session.replies.get(key, self.node)
+        except RecordMissingError as exc:
+            return Vote(**base, error=str(exc)), False
+        if stored is not None:
+            try:
+                return self._to_vote(task, pres, stored, base, cached=True), False
+            except JudgeParseError:
+                pass  # a stored reply we cannot read is a miss, never a verdict
+        try:
+            reply = await self._call(task, model, pres, index, names, top, usage)
+        except (JudgeCallError, JudgeParseError, BudgetExceededError) as exc:
+            return Vote(**base, error=str(exc)), True
+        self.session.replies.put(key, reply.to_json(), self.node, pres.index)
+        return self._to_vote(task, pres, reply, base, cached=False), True
+
+    async def _call(self, task: Task, model: str, pres: Presentation, index: int,
+                    names: tuple[str, ...], top: int, usage: _Usage) -> Reply:
+        from ._client import complete
+
+        s = task.settings
+        messages = list(pres.messages)
+        for attempt in range(2):
+            fmt = self.session.response_format(model, s.response_format,
+                                               response_schema(task.kind, names, top))
+            self.session.spend_call(model)
+            async with await self.session.loop.slot(model):
+                try:
+                    reply = await complete(
+                        model=model, api_base=s.api_base, api_key=s.api_key,
+                        messages=messages, response_format=fmt,
+                        temperature=s.temperature, seed=index if index >= 2 else None,
+                        timeout=s.timeout, retries=s.retries, logprobs=s.logprobs)
+                except JudgeCallError as exc:
+                    if fmt is None or exc.cause != "response_format unsupported":
+                        raise
+                    # The provider refused structured output: ask in plain text
+                    # (the reply is still parsed strictly).
+                    self.session.disable_format(model)
+                    reply = await complete(
+                        model=model, api_base=s.api_base, api_key=s.api_key,
+                        messages=messages, response_format=None,
+                        temperature=s.temperature, seed=index if index >= 2 else None,
+                        timeout=s.timeout, retries=s.retries, logprobs=s.logprobs)
+            usage.add(reply)
+            self.session.spend(reply)
+            try:
+                parse_reply(reply.content, task.kind, names=names, top=top)
+                return reply
+            except JudgeParseError:
+                if attempt == 1:
+                    raise
+                messages = [*messages, {"role": "assistant", "content": reply.content},
+                            {"role": "user", "content": REASK}]
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _to_vote(self, task: Task, pres: Presentation, reply: Reply | dict[str, Any],
+                 base: dict[str, Any], *, cached: bool) -> Vote:
+        from ._client import Reply as _Reply  # light: no litellm import
+
+        r = reply if isinstance(reply, _Reply) else _Reply.from_json(reply)
+        top = task.rubric.top if isinstance(task.rubric, Scale) else 0
+        parsed = parse_reply(r.content, task.kind, names=pres.shown, top=top)
+        extra: dict[str, Any] = {}
+        if task.kind == "criteria":
+            order = [n for n in _reply_order(r.content, pres.shown)]
+            extra["verdicts"] = parsed.verdicts
+            extra["logprob_pass"] = logprob_pass(r.logprobs, tuple(order))
+        elif task.kind == "scale":
+            extra["level"] = parsed.level
+        else:
+            w = parsed.winner
+            if pres.swapped and w in ("A", "B"):
+                w = "B" if w == "A" else "A"
+            extra["winner"] = w
+        return Vote(**base, **extra, reasoning=parsed.reasoning,
+                    stated_confidence=parsed.confidence, cached=cached,
+                    tokens=r.prompt_tokens + r.completion_tokens)
+
+    # ---------------------------------------------------------------- verdicts
+    def _combine(self, task: Task, results: list[_ModelResult], ident: str) -> Verdict:
+        votes = [v for r in results for v in r.votes]
+        usage = _Usage()
+        for r in results:
+            usage.merge(r.usage)
+        common: dict[str, Any] = dict(
+            kind=task.kind, rubric=task.rubric.summary(), votes=votes,
+            calls=usage.calls, cache_hits=sum(1 for v in votes if v.cached),
+            cached=usage.calls == 0, prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens, cost=usage.cost,
+            model=",".join(r.model for r in results), excerpt=_excerpt(task.output),
+            key=ident,
+        )
+        warnings = list(task.warnings)
+        for r in results:
+            if r.fresh and r.decision is not None:
+                self.session.learn(r.model, task.kind, r.decision.agree, r.decision.pairs)
+        failed = [r for r in results if r.decision is None]
+        if failed and len(failed) * 2 >= len(results):
+            return Verdict(outcome=Outcome.JUDGE_ERROR, passed=False, confidence=0.0,
+                           error=failed[0].error, warnings=warnings, **common)
+        decided = [r for r in results if r.decision is not None]
+        if failed:
+            warnings.append(f"jury member(s) failed: {', '.join(r.model for r in failed)}")
+        for r in results:
+            errs = [v.error for v in r.votes if v.error]
+            if errs and r.decision is not None:
+                warnings.append(f"{len(errs)} extra sample(s) failed and were left out: "
+                                f"{errs[0]}")
+        if len(decided) == 1:
+            d = decided[0].decision
+            assert d is not None
+            return self._verdict(task, d, d.confidence, d.flaky_reason, warnings, common)
+        return self._jury(task, decided, warnings, common)
+
+    def _verdict(self, task: Task, d: agg.Decision, conf: float, flaky: str | None,
+                 warnings: list[str], common: dict[str, Any]) -> Verdict:
+        s = task.settings
+        outcome = d.outcome
+        if outcome != "inconclusive" and conf < s.min_confidence:
+            outcome = "inconclusive"
+        return Verdict(outcome=Outcome(outcome), passed=outcome == "pass",
+                       confidence=round(conf, 6), score=d.score, level=d.level,
+                       criteria=d.criteria, winner=d.winner,  # type: ignore[arg-type]
+                       flaky=flaky is not None, flaky_reason=flaky, warnings=warnings,
+                       **common)
+
+    def _jury(self, task: Task, decided: list[_ModelResult], warnings: list[str],
+              common: dict[str, Any]) -> Verdict:
+        outs = [r.decision.outcome for r in decided if r.decision]
+        counts = {o: outs.count(o) for o in set(outs)}
+        best = max(counts.values())
+        top = [o for o, c in counts.items() if c == best]
+        agreement = best / len(outs)
+        lead = next(r.decision for r in decided if r.decision and r.decision.outcome == top[0])
+        assert lead is not None
+        confs = [r.decision.confidence for r in decided
+                 if r.decision and r.decision.outcome == top[0]]
+        conf = agreement * (sum(confs) / len(confs))
+        flaky = None
+        if len(counts) > 1:
+            flaky = "jury split: " + ", ".join(
+                f"{r.model}={r.decision.outcome}" for r in decided if r.decision)
+        elif lead.flaky_reason:
+            flaky = lead.flaky_reason
+        if len(top) > 1:
+            lead = agg.Decision("inconclusive", 0.5, lead.criteria, lead.score)
+            conf = 0.5
+        warnings = [*warnings, f"jury agreement {agreement:.0%} over {len(outs)} judges"]
+        return self._verdict(task, lead, conf, flaky, warnings, common)
+
+
+def _reply_order(content: str, shown: tuple[str, ...]) -> list[str]:
+    """Criterion names in the order the reply lists them (for log-probs)."""
+    low = content.lower()
+    pos = {n: low.find(f'"{n.lower()}"') for n in shown}
+    return sorted((n for n in shown if pos[n] >= 0), key=lambda n: pos[n])
+
+
+def _excerpt(text: str) -> str:
+    t = text.strip()
+    return t if len(t) <= EXCERPT_CHARS else t[:EXCERPT_CHARS] + "…"
+
+
+class _Usage:
+    def __init__(self) -> None:
+        self.calls = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.cost: float | None = None
+
+    def add(self, reply: Reply) -> None:
+        self.calls += 1
+        self.prompt_tokens += reply.prompt_tokens
+        self.completion_tokens += reply.completion_tokens
+        if reply.cost is not None:
+            self.cost = (self.cost or 0.0) + reply.cost
+
+    def merge(self, other: _Usage) -> None:
+        self.calls += other.calls
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        if other.cost is not None:
+            self.cost = (self.cost or 0.0) + other.cost
+
+
+@dataclass
+class _ModelResult:
+    model: str
+    votes: list[Vote]
+    decision: agg.Decision | None
+    usage: _Usage
+    error: str | None
+    fresh: list[Vote]

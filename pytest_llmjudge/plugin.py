@@ -1,0 +1,149 @@
+"""pytest hooks, fixtures and options for pytest-llmjudge (nothing else).
+
+Loading this module imports no litellm, pydantic, diskcache or rich: a run that
+judges nothing pays nothing. Business logic lives in the modules it calls.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ._context import NodeInfo, SessionHolder, TestContext, active
+from .constants import INI_PREFIX, MARKER, OPTION_PREFIX
+from .exceptions import ConfigError
+from .settings import OPTIONS, Settings, argparse_type, resolve
+
+if TYPE_CHECKING:
+    from .judge import Judge
+    from .report import RunState
+
+holder_key = pytest.StashKey[SessionHolder]()
+settings_key = pytest.StashKey[Settings]()
+state_key = pytest.StashKey["RunState"]()
+context_key = pytest.StashKey[TestContext]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register every ``--llmjudge-*`` flag with its ini twin."""
+    group = parser.getgroup("llmjudge", "LLM judge assertions")
+    for opt in OPTIONS:
+        flag = OPTION_PREFIX + opt.name.replace("_", "-")
+        dest = INI_PREFIX + opt.name
+        if opt.flag:
+            group.addoption(flag, action="store_true", default=None, dest=dest,
+                            help=f"{opt.help}.")
+        else:
+            group.addoption(flag, dest=dest, default=None, metavar=opt.metavar,
+                            type=argparse_type(opt.name),
+                            help=f"{opt.help}. Default: {opt.default!r}")
+        parser.addini(dest, help=f"{opt.help} (pytest-llmjudge)", default=None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Resolve settings once; the judge session itself is built on first use."""
+    config.addinivalue_line("markers", f"{MARKER}(**settings): per-test judge settings "
+                            "(model, threshold, min_samples, inconclusive, ...)")
+    from .report import RunState, register
+
+    names = [o.name for o in OPTIONS]
+    try:
+        settings = resolve(
+            {n: config.getoption(INI_PREFIX + n) for n in names},
+            {n: config.getini(INI_PREFIX + n) for n in names})
+    except ConfigError as exc:
+        raise pytest.UsageError(f"pytest-llmjudge: {exc}") from None
+    config.stash[settings_key] = settings
+    winput = getattr(config, "workerinput", {})
+    run_id = winput.get("llmjudge_run_id") or f"{time.time():.6f}"
+    started = float(winput.get("llmjudge_started") or time.time())
+
+    def build() -> Any:
+        from .session import JudgeSession
+
+        return JudgeSession(settings, config.rootpath, run_id=run_id, started=started)
+
+    config.stash[holder_key] = SessionHolder(build)
+    config.stash[state_key] = RunState(run_id=run_id, started=started)
+    register(config)
+
+
+def pytest_configure_node(node: Any) -> None:
+    """xdist: hand the run id and start time down to a worker."""
+    state = node.config.stash[state_key]
+    node.workerinput["llmjudge_run_id"] = state.run_id
+    node.workerinput["llmjudge_started"] = state.started
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Make the test's judge settings (marker applied) visible to assert_judged."""
+    settings = item.config.stash[settings_key]
+    marks = list(item.iter_markers(MARKER))
+    overrides: dict[str, Any] = {}
+    for mark in reversed(marks):  # the closest marker wins
+        if mark.args:
+            raise ConfigError(f"@pytest.mark.{MARKER} takes keyword arguments only")
+        overrides.update(mark.kwargs)
+    settings = settings.override(f"@pytest.mark.{MARKER}", overrides)
+    ctx = TestContext(item.config.stash[holder_key], NodeInfo(item.nodeid,
+                      str(item.path)), settings)
+    item.stash[context_key] = ctx
+    active.set(ctx)
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Judged assertions outside a test do not report to it."""
+    active.set(None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach this phase's verdicts to the report (xdist carries them home)."""
+    report = yield
+    ctx = item.stash.get(context_key, None)
+    if ctx is not None:
+        from .report import attach
+
+        attach(report, call, ctx)
+    return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config
+                             ) -> tuple[str, str, Any] | None:
+    """Judge errors and inconclusive verdicts get their own words."""
+    from .report import teststatus
+
+    return teststatus(report)
+
+
+@pytest.fixture
+def judge(request: pytest.FixtureRequest) -> Judge:
+    """A configured judge for non-raising use: ``judge.check(...) -> Verdict``."""
+    from .assertion import current_judge
+
+    return current_judge()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write reports; hand worker counters to the controller; close the loop."""
+    from .report import finish
+
+    finish(session)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            exitstatus: int, config: pytest.Config) -> None:
+    """Print the judge summary (controller only, and only if something was judged)."""
+    from .report import terminal_summary
+
+    terminal_summary(terminalreporter, config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    holder = config.stash.get(holder_key, None)
+    if holder is not None and holder.built is not None:
+        holder.built.close()

@@ -1,0 +1,146 @@
+"""Replayable records of judge replies, committed beside the tests.
+
+One JSON file per test module (``llmjudge_records/<module>.json``), stable key
+order and one reply per entry, so that a pull request's diff shows exactly
+which judge replies changed. Record modes follow vcrpy: ``none`` replays only
+(a missing reply fails its test and makes no call), ``once`` records a file
+that does not exist yet, ``new_episodes`` adds missing replies, ``all``
+re-records everything. Entries carry the model that answered; never a key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .cache import ReplyCache
+from .constants import DEFAULT_RECORD_DIR, PROMPT_VERSION
+from .exceptions import RecordMissingError
+
+if TYPE_CHECKING:
+    from ._context import NodeInfo
+
+FORMAT = 1
+
+
+class RecordWarning(UserWarning):
+    """A records file could not be read; it is treated as empty."""
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        warnings.warn(RecordWarning(f"records file {path} is unreadable ({exc}); "
+                                    "treating it as empty"), stacklevel=2)
+        return {}
+    entries = data.get("entries") if isinstance(data, dict) else None
+    return entries if isinstance(entries, dict) else {}
+
+
+def _dump(path: Path, entries: dict[str, Any]) -> None:
+    """Write atomically: a run interrupted mid-write leaves the old file intact."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"format": FORMAT, "prompt_version": PROMPT_VERSION,
+           "note": "Judge replies recorded by pytest-llmjudge; review changes like code.",
+           "entries": entries}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=2, sort_keys=True, ensure_ascii=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class _Lock:
+    """A cross-process lock file (xdist workers may share a records file)."""
+
+    def __init__(self, path: Path):
+        self.path = path.with_name(path.name + ".lock")
+
+    def __enter__(self) -> None:
+        deadline = time.monotonic() + 30
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            try:
+                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                return
+            except FileExistsError:
+                if time.monotonic() > deadline:  # a crashed holder: take it over
+                    return
+                time.sleep(0.01)
+
+    def __exit__(self, *exc: object) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class ReplyStore:
+    """Where replies come from: records (per mode), then the cache."""
+
+    def __init__(self, cache: ReplyCache, mode: str | None, record_dir: str | None,
+                 rootdir: Path, started: float | None = None):
+        self.cache = cache
+        self.mode = mode
+        self.record_dir = record_dir
+        self.rootdir = rootdir
+        self._files: dict[Path, dict[str, Any]] = {}
+        self._existed: dict[Path, bool] = {}
+        # "once" asks whether a file existed before this run; under xdist another
+        # worker may have created it since, so compare with the run's start time.
+        self.started = time.time() if started is None else started
+
+    def path_for(self, node: NodeInfo | None) -> Path:
+        module = Path(node.path) if node and node.path else self.rootdir / "session.py"
+        folder = (self.rootdir / self.record_dir) if self.record_dir else (
+            module.parent / DEFAULT_RECORD_DIR)
+        return folder / f"{module.stem}.json"
+
+    def _entries(self, path: Path) -> dict[str, Any]:
+        if path not in self._files:
+            try:
+                self._existed[path] = path.stat().st_mtime < self.started
+            except OSError:
+                self._existed[path] = False
+            self._files[path] = _load(path)
+        return self._files[path]
+
+    def get(self, key: str, rkey: str, node: NodeInfo | None) -> dict[str, Any] | None:
+        if self.mode is not None:
+            path = self.path_for(node)
+            entries = self._entries(path)
+            replay = self.mode == "none" or (self.mode == "once" and self._existed[path])
+            if self.mode != "all":
+                hit = entries.get(rkey)
+                if isinstance(hit, dict) and isinstance(hit.get("reply"), dict):
+                    return dict(hit["reply"])
+            if replay:
+                raise RecordMissingError(
+                    path=str(path), key=rkey, mode=self.mode,
+                    test=node.nodeid if node else "this judgment")
+            if self.mode == "all":
+                return None
+        return self.cache.get(key)
+
+    def put(self, key: str, rkey: str, reply: dict[str, Any], node: NodeInfo | None,
+            presentation: int) -> None:
+        self.cache.set(key, reply)
+        if self.mode in (None, "none"):
+            return
+        path = self.path_for(node)
+        entry = {"test": node.nodeid if node else "", "presentation": presentation,
+                 "model": reply.get("model"), "reply": reply}
+        with _Lock(path):
+            current = _load(path)
+            current[rkey] = entry
+            _dump(path, current)
+        self._entries(path)[rkey] = entry

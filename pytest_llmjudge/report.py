@@ -1,0 +1,152 @@
+"""Run-level reporting: verdict records on test reports, counters, the summary.
+
+Every verdict travels on its test's report (``report.llmjudge``), which
+pytest-xdist serializes to the controller, so the controller sees the same
+records with or without xdist. Session counters (calls, cache hits, tokens,
+cost, peak calls in flight) go through ``workeroutput`` and are merged in
+``pytest_testnodedown``. The report computes; the hook prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ._context import TestContext
+
+if TYPE_CHECKING:
+    from .session import JudgeSession
+
+COUNTERS = ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "cost",
+            "screened")
+
+
+@dataclass
+class RunState:
+    """What the controller (or a lone process) knows about the run."""
+
+    run_id: str
+    started: float
+    records: list[dict[str, Any]] = field(default_factory=list)
+    counters: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+    cost_known: bool = False
+    peak_in_flight: int = 0
+    workers: int = 0
+
+    def merge(self, out: dict[str, Any]) -> None:
+        for k in COUNTERS:
+            self.counters[k] += float(out.get("counters", {}).get(k, 0) or 0)
+        self.cost_known = self.cost_known or bool(out.get("cost_known"))
+        self.peak_in_flight = max(self.peak_in_flight, int(out.get("peak", 0) or 0))
+        self.workers += 1
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+class _Collector:
+    """Controller-side hooks: gather records from reports, counters from workers."""
+
+    def __init__(self, state: RunState):
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        recs = getattr(report, "llmjudge", None)
+        if isinstance(recs, list):
+            self.state.records.extend(r for r in recs if isinstance(r, dict))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        out = getattr(node, "workeroutput", {}).get("llmjudge")
+        if isinstance(out, dict):
+            self.state.merge(out)
+
+
+def register(config: pytest.Config) -> None:
+    from .plugin import state_key
+
+    if not _is_worker(config):
+        config.pluginmanager.register(_Collector(config.stash[state_key]),
+                                      "llmjudge-collector")
+
+
+def attach(report: pytest.TestReport, call: pytest.CallInfo[None],
+           ctx: TestContext) -> None:
+    """Put this phase's verdict records on ``report`` (JSON-able only)."""
+    from .exceptions import JudgedAssertionError, JudgeOutcomeError
+
+    recs = list(ctx.records)
+    ctx.records.clear()
+    exc = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(exc, JudgeOutcomeError):
+        report.llmjudge_status = "judge_error"  # type: ignore[attr-defined]
+    elif isinstance(exc, JudgedAssertionError) and \
+            exc.verdict.outcome.value == "inconclusive":
+        report.llmjudge_status = "inconclusive"  # type: ignore[attr-defined]
+    if not recs:
+        return
+    report.llmjudge = recs  # type: ignore[attr-defined]
+    for r in recs:
+        report.user_properties.append(("llmjudge_outcome", r["outcome"]))
+        if r.get("score") is not None:
+            report.user_properties.append(("llmjudge_score", f"{r['score']:.3f}"))
+        report.user_properties.append(("llmjudge_confidence",
+                                       f"{r['confidence']:.3f}"))
+
+
+def teststatus(report: pytest.TestReport) -> tuple[str, str, Any] | None:
+    status = getattr(report, "llmjudge_status", None)
+    if report.when != "call" or not report.failed or status is None:
+        return None
+    if status == "judge_error":
+        return "error", "E", ("JUDGE ERROR", {"red": True})
+    return "failed", "?", ("INCONCLUSIVE", {"yellow": True})
+
+
+def finish(session: pytest.Session) -> None:
+    from .plugin import holder_key, settings_key, state_key
+
+    config = session.config
+    holder = config.stash.get(holder_key, None)
+    js: JudgeSession | None = holder.built if holder else None
+    out = {"counters": dict(js.counters) if js else {}, "cost_known":
+           bool(js and js.cost_known), "peak": js.peak_in_flight if js else 0}
+    if _is_worker(config):
+        config.workeroutput["llmjudge"] = out  # type: ignore[attr-defined]
+        return
+    state = config.stash[state_key]
+    if js is not None:
+        state.merge(out)
+    settings = config.stash[settings_key]
+    from .outputs import write_outputs
+
+    write_outputs(config, settings, state)
+
+
+def terminal_summary(tr: pytest.TerminalReporter, config: pytest.Config) -> None:
+    from .plugin import state_key
+
+    if _is_worker(config):
+        return
+    state = config.stash.get(state_key, None)
+    if state is None or (not state.records and not state.counters["calls"]):
+        return
+    from .summary import JudgeReport
+
+    JudgeReport(state, config).write(tr)
+
+
+def json_default(path: str | os.PathLike[str], doc: dict[str, Any]) -> None:
+    """Write ``doc`` as JSON atomically (temp file + rename)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                   encoding="utf-8")
+    os.replace(tmp, p)

@@ -1,0 +1,216 @@
+"""``JudgeSession``: the state of one pytest process's judging.
+
+It owns the judge loop, the reply store (records + cache), the pooled
+agreement statistics behind confidence, budgets, the verdict history that
+catches flips across runs, and the verdict records that reports read. It is
+kept in ``config.stash``; ``assert_judged`` finds it through a context
+variable set around each test.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._aggregate import accuracy_from_agreement
+from ._context import NodeInfo, active
+from ._loop import JudgeLoop
+from .cache import ReplyCache
+from .constants import DEFAULT_CACHE_DIR
+from .exceptions import BudgetExceededError
+from .records import ReplyStore
+from .settings import Settings
+from .verdict import Outcome, Verdict
+
+if TYPE_CHECKING:
+    from ._client import Reply
+
+
+class SelfPreferenceWarning(UserWarning):
+    """The judge is the model (or family) that wrote the judged output."""
+
+
+_FAMILIES = (
+    ("openai", r"^(gpt|o\d|chatgpt|text-davinci)"), ("anthropic", r"^claude"),
+    ("google", r"^(gemini|gemma|palm)"), ("meta", r"^(llama|meta-llama)"),
+    ("mistral", r"^(mistral|mixtral|codestral|ministral)"), ("qwen", r"^qwen"),
+    ("deepseek", r"^deepseek"), ("cohere", r"^command"), ("xai", r"^grok"),
+)
+
+
+def _bare(model: str) -> str:
+    return model.strip().lower().rsplit("/", 1)[-1]
+
+
+def model_family(model: str) -> str | None:
+    name = _bare(model)
+    for fam, pat in _FAMILIES:
+        if re.match(pat, name):
+            return fam
+    return None
+
+
+class _Replies:
+    """Adapts the record/cache chain to the judge's (key, record key) pair."""
+
+    def __init__(self, store: ReplyStore):
+        self.store = store
+
+    def get(self, keys: tuple[str, str], node: NodeInfo | None) -> dict[str, Any] | None:
+        return self.store.get(keys[0], keys[1], node)
+
+    def put(self, keys: tuple[str, str], reply: dict[str, Any], node: NodeInfo | None,
+            presentation: int) -> None:
+        self.store.put(keys[0], keys[1], reply, node, presentation)
+
+
+class JudgeSession:
+    """Run state for one process (the controller or one xdist worker)."""
+
+    def __init__(self, settings: Settings, rootdir: Path, *, run_id: str = "",
+                 started: float | None = None):
+        self.settings = settings
+        self.rootdir = rootdir
+        self.run_id = run_id or f"{time.time():.6f}"
+        cache_dir = Path(settings.cache_dir) if settings.cache_dir else Path(
+            DEFAULT_CACHE_DIR)
+        self.cache_dir = cache_dir if cache_dir.is_absolute() else rootdir / cache_dir
+        self.cache = ReplyCache(self.cache_dir, settings.cache)
+        self.meta = ReplyCache(self.cache_dir / "meta", "on")
+        self.replies = _Replies(ReplyStore(self.cache, settings.record_mode,
+                                           settings.record_dir, rootdir, started))
+        self._loop: JudgeLoop | None = None
+        self.records: list[dict[str, Any]] = []
+        self.counters: dict[str, float] = {
+            "calls": 0, "cache_hits": 0, "prompt_tokens": 0, "completion_tokens": 0,
+            "cost": 0.0, "screened": 0}
+        self.cost_known = False
+        self._stats: dict[str, list[float]] = {}
+        self._formats: dict[str, bool] = {}
+
+    # ------------------------------------------------------------ judge loop
+    @property
+    def loop(self) -> JudgeLoop:
+        if self._loop is None:
+            self._loop = JudgeLoop(self.settings.concurrency, self.settings.rpm)
+        return self._loop
+
+    @property
+    def peak_in_flight(self) -> int:
+        return self._loop.peak_in_flight if self._loop else 0
+
+    # ------------------------------------------------------------ confidence
+    def accuracy(self, model: str, kind: str) -> float:
+        """Estimated per-vote accuracy of this judge, from pooled agreement."""
+        k = f"agreement:{model}:{kind}"
+        if k not in self._stats:
+            saved = self.meta.get(k) or {}
+            self._stats[k] = [float(saved.get("agree", 0.0)),
+                              float(saved.get("pairs", 0.0))]
+        agree, pairs = self._stats[k]
+        return accuracy_from_agreement(agree, pairs)
+
+    def learn(self, model: str, kind: str, agree: int, pairs: int) -> None:
+        if pairs == 0:
+            return
+        k = f"agreement:{model}:{kind}"
+        self.accuracy(model, kind)
+        total = self.meta.add(k, {"agree": agree, "pairs": pairs})
+        self._stats[k] = [total.get("agree", 0.0), total.get("pairs", 0.0)]
+
+    # ------------------------------------------------------------ calls, budgets
+    def spend_call(self, model: str) -> None:
+        """Count a judge call about to be made; refuse it when over budget."""
+        s = self.settings
+        if s.max_calls is not None or s.max_cost is not None:
+            spent = self.meta.add(f"budget:{self.run_id}", {"calls": 1})
+            if s.max_calls is not None and spent["calls"] > s.max_calls:
+                raise BudgetExceededError(
+                    f"the judge-call budget of {s.max_calls} (--llmjudge-max-calls) is "
+                    "spent: no more judge calls in this run")
+            if s.max_cost is not None and spent.get("cost", 0.0) >= s.max_cost:
+                raise BudgetExceededError(
+                    f"the judge cost budget of ${s.max_cost} (--llmjudge-max-cost) is "
+                    "spent: no more judge calls in this run")
+        self.counters["calls"] += 1
+
+    def spend(self, reply: Reply) -> None:
+        self.counters["prompt_tokens"] += reply.prompt_tokens
+        self.counters["completion_tokens"] += reply.completion_tokens
+        if reply.cost is not None:
+            self.cost_known = True
+            self.counters["cost"] += reply.cost
+            if self.settings.max_cost is not None:
+                self.meta.add(f"budget:{self.run_id}", {"cost": reply.cost})
+
+    def response_format(self, model: str, setting: str, schema: dict[str, Any]
+                        ) -> dict[str, Any] | None:
+        if setting == "text" or self._formats.get(model) is False:
+            return None
+        if setting == "json_object":
+            return {"type": "json_object"}
+        return schema
+
+    def disable_format(self, model: str) -> None:
+        """The provider refused ``response_format``: ask in plain text from now on."""
+        self._formats[model] = False
+
+    def self_preference(self, settings: Settings, generated_by: str | None
+                        ) -> tuple[str, ...]:
+        if not generated_by:
+            return ()
+        notes = []
+        for m in settings.models:
+            if _bare(m) == _bare(generated_by):
+                notes.append(f"the judge {m} is the model that generated the output; "
+                             "LLM judges favour their own outputs: use another judge")
+            elif (fam := model_family(m)) and fam == model_family(generated_by):
+                notes.append(f"the judge {m} is of the same family ({fam}) as "
+                             f"{generated_by}, which generated the output; LLM judges "
+                             "favour their own family's outputs")
+        for n in notes:
+            warnings.warn(SelfPreferenceWarning(n), stacklevel=4)
+        return tuple(notes)
+
+    # ------------------------------------------------------------ verdicts
+    def finish(self, verdict: Verdict, node: NodeInfo | None) -> Verdict:
+        """Flag flips against the last run, count, and keep the record."""
+        decisive = (Outcome.PASS, Outcome.FAIL)
+        if verdict.outcome in decisive and verdict.key:
+            hk = f"history:{verdict.key}"
+            prev = self.meta.get(hk)
+            was = prev.get("outcome") if prev else None
+            if was in ("pass", "fail") and was != verdict.outcome.value:
+                reason = (f"changed since the last run: was {was} (confidence "
+                          f"{float(prev.get('confidence', 0)):.2f}), now "
+                          f"{verdict.outcome.value}")
+                joined = f"{verdict.flaky_reason}; {reason}" if verdict.flaky_reason \
+                    else reason
+                verdict = verdict.model_copy(update={"flaky": True,
+                                                     "flaky_reason": joined})
+            self.meta.set(hk, {"outcome": verdict.outcome.value,
+                               "confidence": verdict.confidence})
+        self.counters["cache_hits"] += verdict.cache_hits
+        if verdict.warnings and verdict.warnings[0].startswith("screened"):
+            self.counters["screened"] += 1
+        self.record(verdict, node)
+        return verdict
+
+    def record(self, verdict: Verdict, node: NodeInfo | None) -> dict[str, Any]:
+        rec = verdict.model_dump(mode="json")
+        rec["nodeid"] = node.nodeid if node else ""
+        self.records.append(rec)
+        ctx = active.get()
+        if ctx is not None and node is not None and ctx.node == node:
+            ctx.records.append(rec)
+        return rec
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
+        self.cache.close()
+        self.meta.close()

@@ -1,0 +1,138 @@
+"""``JudgeReport``: the end-of-run summary, computed as plain data, drawn with rich.
+
+It fits pytest's output: the same width, colour only when pytest uses colour
+(``--color``, ``NO_COLOR``, not a tty), one line under ``-q``, every verdict
+under ``-v``.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from .report import RunState
+
+OUTCOMES = ("pass", "fail", "inconclusive", "judge_error")
+BINS = ((0.0, 0.5), (0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.0001))
+
+
+def plural(n: float, word: str, many: str | None = None) -> str:
+    n = int(n)
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+class JudgeReport:
+    """Summary of a run's verdicts; ``data()`` is what every output shows."""
+
+    def __init__(self, state: RunState, config: pytest.Config | None = None):
+        self.state = state
+        self.verbosity = config.get_verbosity() if config is not None else 0
+
+    def data(self) -> dict[str, Any]:
+        recs = self.state.records
+        counts = Counter(r["outcome"] for r in recs)
+        hist = [sum(1 for r in recs if lo <= r["confidence"] < hi) for lo, hi in BINS]
+        c = self.state.counters
+        return {
+            "judged": len(recs),
+            "outcomes": {o: counts.get(o, 0) for o in OUTCOMES},
+            "histogram": [{"from": lo, "to": min(hi, 1.0), "count": n}
+                          for (lo, hi), n in zip(BINS, hist)],
+            "flaky": [{"nodeid": r["nodeid"], "rubric": r["rubric"],
+                       "reason": r.get("flaky_reason") or ""}
+                      for r in recs if r.get("flaky")],
+            "lowest_passes": sorted(
+                ({"nodeid": r["nodeid"], "rubric": r["rubric"],
+                  "confidence": r["confidence"]} for r in recs
+                 if r["outcome"] == "pass"), key=lambda x: x["confidence"])[:5],
+            "calls": int(c["calls"]),
+            "cache_hits": int(c["cache_hits"]),
+            "screened": int(c["screened"]),
+            "tokens": int(c["prompt_tokens"] + c["completion_tokens"]),
+            "cost": round(c["cost"], 6) if self.state.cost_known else None,
+            "peak_in_flight": self.state.peak_in_flight,
+        }
+
+    def headline(self, d: dict[str, Any]) -> str:
+        parts = [f"{d['outcomes'][o]} {o.replace('_', ' ')}" for o in OUTCOMES
+                 if d["outcomes"][o]]
+        flaky = f", {len(d['flaky'])} flaky" if d["flaky"] else ""
+        return (f"{plural(d['judged'], 'judged expectation')}: "
+                f"{', '.join(parts) or 'none'}{flaky}")
+
+    def usage_line(self, d: dict[str, Any]) -> str:
+        cost = f"${d['cost']:.4f}" if d["cost"] is not None else "cost unknown"
+        return (f"judge calls: {d['calls']} made, {d['cache_hits']} served from "
+                f"cache/records, {d['screened']} screened; {d['tokens']:,} tokens; "
+                f"{cost}; peak {d['peak_in_flight']} in flight")
+
+    def write(self, tr: pytest.TerminalReporter) -> None:
+        d = self.data()
+        tr.write_sep("-", "llmjudge summary")
+        if self.verbosity < 0:
+            tr.write_line(f"{self.headline(d)}; {self.usage_line(d)}")
+            return
+        from rich.console import Console
+
+        buf = io.StringIO()
+        markup = bool(getattr(tr, "hasmarkup", False))
+        console = Console(file=buf, width=max(40, tr.terminal_writer.fullwidth - 1),
+                          force_terminal=markup, no_color=not markup,
+                          color_system="standard" if markup else None,
+                          highlight=False, soft_wrap=False)
+        self.render(console, d)
+        for line in buf.getvalue().rstrip("\n").split("\n"):
+            tr.write_line(line)
+
+    def render(self, console: Any, d: dict[str, Any]) -> None:
+        from rich.table import Table
+        from rich.text import Text
+
+        style = {"pass": "green", "fail": "red", "inconclusive": "yellow",
+                 "judge_error": "red bold"}
+        line = Text(f"{plural(d['judged'], 'judged expectation')}: ")
+        first = True
+        for o in OUTCOMES:
+            if d["outcomes"][o]:
+                if not first:
+                    line.append(", ")
+                line.append(f"{d['outcomes'][o]} {o.replace('_', ' ')}", style=style[o])
+                first = False
+        if d["flaky"]:
+            line.append(f", {len(d['flaky'])} flaky", style="yellow")
+        console.print(line)
+        if d["judged"]:
+            top = max(h["count"] for h in d["histogram"]) or 1
+            console.print("confidence:")
+            for h in d["histogram"]:
+                bar = "#" * max(1 if h["count"] else 0, round(20 * h["count"] / top))
+                lo = "<0.5 " if h["from"] == 0.0 else f"{h['from']:.1f}-"
+                hi = "" if h["from"] == 0.0 else f"{h['to']:.1f}"
+                console.print(f"  {lo}{hi:<4} {h['count']:>4} {bar}")
+        if d["flaky"]:
+            t = Table(title=None, show_header=True, header_style="bold", box=None,
+                      pad_edge=False)
+            t.add_column("flaky verdict", overflow="fold")
+            t.add_column("why", overflow="fold")
+            for f in d["flaky"]:
+                t.add_row(f["nodeid"], f["reason"])
+            console.print(t)
+        if d["lowest_passes"] and self.verbosity >= 0:
+            console.print("lowest-confidence passes:")
+            for p in d["lowest_passes"][:3 if self.verbosity == 0 else 5]:
+                console.print(f"  {p['confidence']:.2f}  {p['nodeid']}  ({p['rubric']})",
+                              overflow="fold")
+        if self.verbosity > 0:
+            t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+            for col in ("test", "outcome", "confidence", "samples", "source"):
+                t.add_column(col, overflow="fold")
+            for r in self.state.records:
+                t.add_row(r["nodeid"], Text(r["outcome"], style=style[r["outcome"]]),
+                          f"{r['confidence']:.2f}", str(len(r.get("votes", []))),
+                          "cache" if r.get("cached") else f"{r.get('calls', 0)} calls")
+            console.print(t)
+        console.print(self.usage_line(d))

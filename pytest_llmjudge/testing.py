@@ -1,0 +1,349 @@
+"""A scripted, OpenAI-compatible judge on loopback, for tests and benchmarks.
+
+``ScriptedJudgeServer`` is a real HTTP server (stdlib, threads) that speaks the
+chat-completions protocol, so litellm reaches it for real. What it answers is
+decided by a policy: ``ScriptedJudge`` reads the request back into a
+``JudgeRequest`` (criteria in the order shown, texts, which response came
+first) and can be told which criteria pass, how often to be wrong, to favour
+whatever is shown first, to be slow, or to fail in scripted ways. Use it to
+test your own rubrics offline, or to record replies for CI.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+_FENCE = re.compile(r"<(input|context|reference|output|response_a|response_b)-([0-9a-f]+)>"
+                    r"\n(.*?)\n</\1-\2>", re.DOTALL)
+_CRIT = re.compile(r'^- "(.+?)": (.*)$', re.MULTILINE)
+_LEVEL = re.compile(r"^(\d+): (.*)$", re.MULTILINE)
+
+
+@dataclass
+class JudgeRequest:
+    """A judge request as the scripted server understood it."""
+
+    kind: str  # criteria | scale | pairwise | unknown
+    body: dict[str, Any]
+    texts: dict[str, str] = field(default_factory=dict)
+    criteria: list[tuple[str, str]] = field(default_factory=list)  # as shown
+    options_flipped: bool = False  # "fail" offered before "pass"
+    levels_descending: bool = False
+    top: int = 0
+    reask: bool = False
+
+    @property
+    def output(self) -> str:
+        return self.texts.get("output", "")
+
+    @property
+    def user(self) -> str:
+        msgs = self.body.get("messages") or []
+        users = [m.get("content", "") for m in msgs if m.get("role") == "user"]
+        return str(users[0]) if users else ""
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> JudgeRequest:
+        msgs = body.get("messages") or []
+        users = [str(m.get("content", "")) for m in msgs if m.get("role") == "user"]
+        user = users[0] if users else ""
+        texts = {m.group(1): m.group(3) for m in _FENCE.finditer(user)}
+        req = cls("unknown", body, texts, reask=len(users) > 1)
+        if "<response_a-" in user:
+            req.kind = "pairwise"
+        elif "Score levels:" in user:
+            req.kind = "scale"
+            tail = user.split("Score levels:", 1)[1]
+            levels = [int(m.group(1)) for m in _LEVEL.finditer(tail)]
+            req.top = max(levels) if levels else 0
+            req.levels_descending = len(levels) > 1 and levels[0] > levels[-1]
+        elif "Criteria (answer each one" in user:
+            req.kind = "criteria"
+            tail = user.split("Criteria (answer each one", 1)[1]
+            req.criteria = [(m.group(1), m.group(2)) for m in _CRIT.finditer(tail)]
+            req.options_flipped = '"fail" or "pass"' in tail.split("\n", 1)[0]
+        return req
+
+
+@dataclass
+class Fault:
+    """A scripted failure for one call.
+
+    kind: "status" (HTTP ``status`` with optional ``retry_after``), "timeout"
+    (sleep ``delay`` s before answering), "empty" (no choices), "truncated"
+    (cut JSON, finish_reason=length), "garbage" (unparseable text), "badjson"
+    (a body that is not JSON), "drop" (close the connection).
+    """
+
+    kind: str
+    status: int = 500
+    retry_after: float | None = None
+    delay: float = 0.0
+    message: str = "scripted failure"
+
+
+Reply = dict[str, Any] | str | Fault
+
+
+class ScriptedJudge:
+    """A policy for ``ScriptedJudgeServer``.
+
+    Args:
+        rules: criterion name (or a word of its description) -> callable(output)
+            returning True for pass; criteria with no rule pass.
+        prefer: score a response for comparisons (higher wins; equal is a tie).
+        levels: callable(output) -> level for scale rubrics (default: the top).
+        accuracy: probability each answer is the true one (else flipped).
+        position_bias: "first" answers whatever is shown first (the first
+            option offered; response A) regardless of content.
+        confidence: stated confidence in replies (None leaves it out).
+        latency: seconds to wait before every answer.
+        faults: faults to serve, one per call, before answering normally.
+        seed: seed for the accuracy coin.
+    """
+
+    def __init__(self, *, rules: dict[str, Callable[[str], bool]] | None = None,
+                 prefer: Callable[[str], float] | None = None,
+                 levels: Callable[[str], int] | None = None,
+                 accuracy: float = 1.0, position_bias: str | None = None,
+                 confidence: float | None = 0.95, latency: float = 0.0,
+                 faults: list[Fault] | None = None, seed: int = 0,
+                 verdict_logprob: float | None = None):
+        self.rules = rules or {}
+        self.prefer = prefer or (lambda text: 0.0)
+        self.levels = levels
+        self.accuracy = accuracy
+        self.position_bias = position_bias
+        self.confidence = confidence
+        self.latency = latency
+        self.faults = list(faults or [])
+        self.verdict_logprob = verdict_logprob
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def _coin(self) -> bool:
+        with self._lock:
+            return self._rng.random() < self.accuracy
+
+    def truth(self, name: str, description: str, output: str) -> bool:
+        for key, rule in self.rules.items():
+            if key == name or key.lower() in description.lower():
+                return bool(rule(output))
+        return True
+
+    def __call__(self, req: JudgeRequest) -> Reply:
+        with self._lock:
+            fault = self.faults.pop(0) if self.faults else None
+        if fault is not None:
+            return fault
+        if self.latency:
+            time.sleep(self.latency)
+        conf = {} if self.confidence is None else {"confidence": self.confidence}
+        if req.kind == "criteria":
+            items = []
+            for name, desc in req.criteria:
+                if self.position_bias == "first":
+                    ok = not req.options_flipped
+                else:
+                    ok = self.truth(name, desc, req.output)
+                    if not self._coin():
+                        ok = not ok
+                items.append({"name": name, "reasoning": f"scripted: {name} "
+                              f"{'met' if ok else 'not met'}",
+                              "verdict": "pass" if ok else "fail"})
+            return {"criteria": items, **conf}
+        if req.kind == "scale":
+            level = self.levels(req.output) if self.levels else req.top
+            if self.position_bias == "first":
+                level = req.top if req.levels_descending else 1
+            elif not self._coin():
+                level = 1 if level > req.top // 2 else req.top
+            return {"reasoning": "scripted level", "score": level, **conf}
+        if req.kind == "pairwise":
+            if self.position_bias == "first":
+                winner = "A"
+            else:
+                a = self.prefer(req.texts.get("response_a", ""))
+                b = self.prefer(req.texts.get("response_b", ""))
+                winner = "A" if a > b else "B" if b > a else "tie"
+                if winner != "tie" and not self._coin():
+                    winner = "B" if winner == "A" else "A"
+            return {"reasoning": "scripted comparison", "winner": winner, **conf}
+        return "I cannot tell what you are asking."
+
+
+class ScriptedJudgeServer:
+    """A loopback OpenAI-compatible server; ``base_url`` ends in ``/v1``.
+
+    ``calls`` counts chat-completion requests; ``requests`` keeps them parsed.
+    """
+
+    def __init__(self, policy: Callable[[JudgeRequest], Reply] | None = None,
+                 host: str = "127.0.0.1", port: int = 0):
+        self.policy: Callable[[JudgeRequest], Reply] = policy or ScriptedJudge()
+        self.requests: list[JudgeRequest] = []
+        self.headers: list[dict[str, str]] = []
+        self._lock = threading.Lock()
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._send(200, {"object": "list", "data": [{"id": "scripted-judge",
+                                                              "object": "model"}]})
+
+            def do_POST(self) -> None:
+                n = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(n)
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError:
+                    self._send(400, {"error": {"message": "invalid JSON"}})
+                    return
+                req = JudgeRequest.parse(body)
+                with server._lock:
+                    server.requests.append(req)
+                    server.headers.append({k.lower(): v for k, v in self.headers.items()})
+                    server.in_flight += 1
+                    server.peak_in_flight = max(server.peak_in_flight, server.in_flight)
+                try:
+                    self._answer(req, body)
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _answer(self, req: JudgeRequest, body: dict[str, Any]) -> None:
+                reply = server.policy(req)
+                model = str(body.get("model", "scripted-judge"))
+                if isinstance(reply, Fault):
+                    self._fault(reply, model)
+                    return
+                content = reply if isinstance(reply, str) else json.dumps(reply)
+                self._send(200, _completion(model, content, "stop",
+                                            _logprobs(content, server.policy)
+                                            if body.get("logprobs") else None))
+
+            def _fault(self, f: Fault, model: str) -> None:
+                if f.kind == "status":
+                    extra = {}
+                    if f.retry_after is not None:
+                        extra["Retry-After"] = f"{f.retry_after:g}"
+                    self._send(f.status, {"error": {"message": f.message,
+                                                    "type": "scripted"}}, extra)
+                elif f.kind == "timeout":
+                    time.sleep(f.delay)
+                    self._send(200, _completion(model, "{}", "stop"))
+                elif f.kind == "empty":
+                    doc = _completion(model, "", "stop")
+                    doc["choices"] = []
+                    self._send(200, doc)
+                elif f.kind == "truncated":
+                    self._send(200, _completion(model, '{"criteria": [{"name": "x", "re',
+                                                "length"))
+                elif f.kind == "garbage":
+                    self._send(200, _completion(model, "Looks fine to me!", "stop"))
+                elif f.kind == "badjson":
+                    data = b"{not json"
+                    self.send_response(200)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                elif f.kind == "drop":
+                    self.close_connection = True
+                    self.connection.close()
+
+            def _send(self, status: int, doc: dict[str, Any],
+                      headers: dict[str, str] | None = None) -> None:
+                data = json.dumps(doc).encode("utf-8")
+                try:
+                    self.send_response(status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    for k, v in (headers or {}).items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 256
+
+        self._httpd = Server((host, port), Handler)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def calls(self) -> int:
+        return len(self.requests)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> ScriptedJudgeServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> ScriptedJudgeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _completion(model: str, content: str, finish: str,
+                logprobs: dict[str, Any] | None = None) -> dict[str, Any]:
+    choice: dict[str, Any] = {"index": 0, "finish_reason": finish,
+                              "message": {"role": "assistant", "content": content}}
+    if logprobs is not None:
+        choice["logprobs"] = logprobs
+    return {
+        "id": "chatcmpl-scripted", "object": "chat.completion", "created": int(time.time()),
+        "model": model, "choices": [choice],
+        "usage": {"prompt_tokens": 100, "completion_tokens": max(1, len(content) // 4),
+                  "total_tokens": 100 + max(1, len(content) // 4)},
+    }
+
+
+def _logprobs(content: str, policy: object) -> dict[str, Any] | None:
+    """Token log-probs for the reply: verdict tokens carry pass/fail alternatives."""
+    p = getattr(policy, "verdict_logprob", None)
+    if p is None:
+        return None
+    import math
+
+    tokens = re.findall(r'\w+|[^\w\s]|\s+', content)
+    out = []
+    for i, t in enumerate(tokens):
+        prev = "".join(tokens[max(0, i - 4):i])
+        if t in ("pass", "fail") and "verdict" in prev:
+            other = "fail" if t == "pass" else "pass"
+            tops = [{"token": t, "logprob": math.log(p)},
+                    {"token": other, "logprob": math.log(max(1e-9, 1 - p))}]
+            out.append({"token": t, "logprob": math.log(p), "top_logprobs": tops})
+        else:
+            out.append({"token": t, "logprob": 0.0, "top_logprobs": []})
+    return {"content": out}

@@ -1,0 +1,117 @@
+"""The public result of a judgment: a frozen pydantic ``Verdict``."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Outcome(str, Enum):
+    """What a judgment concluded. Only ``pass`` passes a test."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+    JUDGE_ERROR = "judge_error"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+Winner = Literal["A", "B", "tie"]
+
+
+class Vote(BaseModel):
+    """One judge reply for one presentation (order) and sample."""
+
+    model_config = ConfigDict(frozen=True)
+
+    presentation: int = Field(description="Index of the presentation (0 = as given).")
+    order: str = Field(description="How this presentation ordered what it showed.")
+    model: str = Field(description="Judge model that answered.")
+    verdicts: dict[str, Literal["pass", "fail"]] = Field(
+        default_factory=dict, description="Per-criterion verdict (pointwise)."
+    )
+    reasoning: dict[str, str] = Field(
+        default_factory=dict, description="Per-criterion reasoning given by the judge."
+    )
+    level: int | None = Field(default=None, description="Scale level (scale rubrics).")
+    winner: Winner | None = Field(
+        default=None, description="Comparison winner in the caller's labels (A = first)."
+    )
+    stated_confidence: float | None = Field(
+        default=None, description="Confidence the judge stated in its reply."
+    )
+    logprob_pass: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per-criterion probability of 'pass' from token log-probabilities.",
+    )
+    cached: bool = Field(default=False, description="Served from cache or records.")
+    tokens: int = 0
+    error: str | None = Field(default=None, description="Why this vote failed, if it did.")
+
+
+class CriterionResult(BaseModel):
+    """The aggregated result of one criterion over all votes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    description: str
+    required: bool = True
+    weight: float = 1.0
+    passed: bool | None = Field(description="None when the votes left it undecided.")
+    pass_votes: int = 0
+    fail_votes: int = 0
+    confidence: float = Field(ge=0.0, le=1.0)
+    reasoning: str = Field(default="", description="Judge reasoning for the majority.")
+
+
+class Verdict(BaseModel):
+    """Everything known about one judged expectation.
+
+    ``bool(verdict)`` is ``verdict.passed``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    outcome: Outcome
+    passed: bool
+    kind: Literal["criteria", "scale", "pairwise"]
+    rubric: str = Field(description="Short description of the rubric.")
+    score: float | None = Field(
+        default=None,
+        description="Weighted share of passing criteria, or the scale level mapped to "
+        "[0, 1] ((level - 1) / (N - 1)); for comparisons the share of votes for A.",
+    )
+    level: float | None = Field(default=None, description="Mean scale level (scales).")
+    confidence: float = Field(ge=0.0, le=1.0)
+    criteria: list[CriterionResult] = Field(default_factory=list)
+    votes: list[Vote] = Field(default_factory=list)
+    winner: Winner | None = None
+    flaky: bool = False
+    flaky_reason: str | None = None
+    calls: int = Field(default=0, description="Judge calls made over the network.")
+    cache_hits: int = Field(default=0, description="Replies served from cache/records.")
+    cached: bool = Field(default=False, description="True when no call was needed.")
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = Field(default=None, description="USD, where litellm knows it.")
+    model: str = ""
+    error: str | None = Field(default=None, description="Cause of a judge_error.")
+    excerpt: str = Field(default="", description="Start of the judged output.")
+    warnings: list[str] = Field(default_factory=list)
+    key: str = Field(default="", description="Identity of the judged assertion.")
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def samples(self) -> int:
+        return len(self.votes)
+
+    def __bool__(self) -> bool:
+        return self.passed
