@@ -25,6 +25,15 @@ def plural(n: float, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
+def _width(tr: pytest.TerminalReporter) -> int:
+    try:
+        return int(tr.config.get_terminal_writer().fullwidth)
+    except Exception:
+        import shutil
+
+        return shutil.get_terminal_size().columns
+
+
 class JudgeReport:
     """Summary of a run's verdicts; ``data()`` is what every output shows."""
 
@@ -80,7 +89,7 @@ class JudgeReport:
 
         buf = io.StringIO()
         markup = bool(getattr(tr, "hasmarkup", False))
-        console = Console(file=buf, width=max(40, tr.terminal_writer.fullwidth - 1),
+        console = Console(file=buf, width=max(40, _width(tr) - 1),
                           force_terminal=markup, no_color=not markup,
                           color_system="standard" if markup else None,
                           highlight=False, soft_wrap=False)
