@@ -1,8 +1,19 @@
-"""Machine-readable outputs written at the end of a run: the JSON report."""
+"""Machine-readable outputs written at the end of a run: the JSON report, the
+Markdown summary for pull requests, and the comparison with a baseline report.
+
+The baseline is an earlier JSON report (the base branch's). Verdicts are
+matched by test node id, rubric and their order within the test, so a prompt
+change that changes the output still lines up with its predecessor.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import time
+import warnings
+from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -14,14 +25,19 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 REPORT_SCHEMA_VERSION = 1
+SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
 
 
-def report_doc(state: RunState, settings: Settings) -> dict[str, Any]:
+class BaselineWarning(UserWarning):
+    """The baseline report could not be read; no comparison was made."""
+
+
+def report_doc(state: RunState) -> dict[str, Any]:
     from .summary import JudgeReport
 
     verdicts = sorted(state.records, key=lambda r: (r["nodeid"], r.get("key", "")))
     return {
-        "schema": "https://pytest-llmjudge.invalid/report-v1.json",
+        "$schema": "report.schema.json",
         "schema_version": REPORT_SCHEMA_VERSION,
         "prompt_version": PROMPT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -31,8 +47,124 @@ def report_doc(state: RunState, settings: Settings) -> dict[str, Any]:
     }
 
 
-def write_outputs(config: pytest.Config, settings: Settings, state: RunState) -> None:
+def _slots(records: list[dict[str, Any]]) -> dict[tuple[str, str, int], dict[str, Any]]:
+    seen: Counter[tuple[str, str]] = Counter()
+    out = {}
+    for r in sorted(records, key=lambda r: (r.get("nodeid", ""), r.get("seq", 0))):
+        k = (str(r.get("nodeid", "")), str(r.get("rubric", "")))
+        out[(k[0], k[1], seen[k])] = r
+        seen[k] += 1
+    return out
+
+
+def compare_baseline(base: list[dict[str, Any]], now: list[dict[str, Any]]
+                     ) -> dict[str, list[dict[str, Any]]]:
+    """Regressions (pass -> fail) apart from verdicts that became flaky,
+    inconclusive or judge errors, which are doubt, not evidence of a regression."""
+    b, n = _slots(base), _slots(now)
+    diff: dict[str, list[dict[str, Any]]] = {
+        "regressions": [], "improvements": [], "became_flaky": [],
+        "became_inconclusive": [], "new": [], "missing": []}
+    for slot, cur in n.items():
+        old = b.get(slot)
+        row = {"nodeid": slot[0], "rubric": slot[1], "now": cur["outcome"],
+               "was": old["outcome"] if old else None,
+               "confidence": cur.get("confidence"),
+               "flaky_reason": cur.get("flaky_reason")}
+        if old is None:
+            diff["new"].append(row)
+            continue
+        was, is_ = old["outcome"], cur["outcome"]
+        if is_ in ("inconclusive", "judge_error") and was != is_:
+            diff["became_inconclusive"].append(row)
+        elif cur.get("flaky") and not old.get("flaky"):
+            diff["became_flaky"].append(row)
+        elif was == "pass" and is_ == "fail":
+            diff["regressions"].append(row)
+        elif was in ("fail", "inconclusive") and is_ == "pass":
+            diff["improvements"].append(row)
+    diff["missing"] = [{"nodeid": s[0], "rubric": s[1], "was": r["outcome"]}
+                       for s, r in b.items() if s not in n]
+    return diff
+
+
+def load_baseline(path: Path) -> list[dict[str, Any]] | None:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        verdicts = doc["verdicts"]
+        if not isinstance(verdicts, list):
+            raise TypeError("'verdicts' is not a list")
+        return [v for v in verdicts if isinstance(v, dict)]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        warnings.warn(BaselineWarning(f"baseline report {path} is unusable ({exc}); "
+                                      "no comparison made"), stacklevel=2)
+        return None
+
+
+def markdown(state: RunState) -> str:
+    from .summary import OUTCOMES, JudgeReport
+
+    rep = JudgeReport(state)
+    d = rep.data()
+    lines = ["## LLM judge summary", "", rep.headline(d) + ".", "",
+             "| outcome | count |", "|---|---:|"]
+    lines += [f"| {o.replace('_', ' ')} | {d['outcomes'][o]} |" for o in OUTCOMES]
+    bad = [r for r in state.records if r["outcome"] != "pass"]
+    if bad:
+        lines += ["", "### Not passing", "", "| test | outcome | confidence | why |",
+                  "|---|---|---:|---|"]
+        for r in bad:
+            why = r.get("error") or r.get("flaky_reason") or "; ".join(
+                f"{c['name']}: {c.get('reasoning', '')}" for c in r.get("criteria", [])
+                if c.get("passed") is not True)
+            lines.append(f"| `{r['nodeid']}` | {r['outcome']} | {r['confidence']:.2f} "
+                         f"| {_cell(why)} |")
+    if d["flaky"]:
+        lines += ["", "### Flaky verdicts", ""]
+        lines += [f"- `{f['nodeid']}`: {_cell(f['reason'])}" for f in d["flaky"]]
+    if state.baseline is not None:
+        lines += ["", "### Compared with the baseline", ""]
+        for key, title in (("regressions", "Regressions (pass → fail)"),
+                           ("improvements", "Improvements"),
+                           ("became_flaky", "Became flaky (not counted as regressions)"),
+                           ("became_inconclusive", "Became inconclusive or judge error "
+                            "(not counted as regressions)"),
+                           ("new", "New verdicts"), ("missing", "Missing verdicts")):
+            rows = state.baseline[key]
+            lines.append(f"- **{title}**: {len(rows)}")
+            lines += [f"  - `{r['nodeid']}` ({_cell(r['rubric'])}): {r.get('was')} → "
+                      f"{r.get('now', 'gone')}" for r in rows[:20]]
+    lines += ["", rep.usage_line(d), ""]
+    return "\n".join(lines)
+
+
+def _cell(text: object) -> str:
+    return " ".join(str(text or "").split()).replace("|", "\\|")[:300]
+
+
+def write_outputs(config: pytest.Config, settings: Settings, state: RunState,
+                  session: pytest.Session) -> None:
     from .report import json_default
 
+    root = config.rootpath
+    if settings.baseline:
+        base = load_baseline(root / settings.baseline)
+        if base is not None:
+            state.baseline = compare_baseline(base, state.records)
+            if settings.fail_on_regression and state.baseline["regressions"] and \
+                    session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if settings.report:
-        json_default(config.rootpath / settings.report, report_doc(state, settings))
+        json_default(root / settings.report, report_doc(state))
+    if not state.records and not settings.markdown:
+        return
+    md = markdown(state) if (settings.markdown or os.environ.get(
+        "GITHUB_STEP_SUMMARY")) else ""
+    if settings.markdown:
+        p = root / settings.markdown
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(md, encoding="utf-8")
+    step = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step and state.records:
+        with open(step, "a", encoding="utf-8") as f:
+            f.write(md + "\n")

@@ -37,6 +37,7 @@ class RunState:
     cost_known: bool = False
     peak_in_flight: int = 0
     workers: int = 0
+    baseline: dict[str, list[dict[str, Any]]] | None = None
 
     def merge(self, out: dict[str, Any]) -> None:
         for k in COUNTERS:
@@ -126,7 +127,7 @@ def finish(session: pytest.Session) -> None:
     settings = config.stash[settings_key]
     from .outputs import write_outputs
 
-    write_outputs(config, settings, state)
+    write_outputs(config, settings, state, session)
 
 
 def terminal_summary(tr: pytest.TerminalReporter, config: pytest.Config) -> None:

@@ -90,6 +90,7 @@ class JudgeSession:
         self.cost_known = False
         self._stats: dict[str, list[float]] = {}
         self._formats: dict[str, bool] = {}
+        self._seq: dict[str, int] = {}
 
     # ------------------------------------------------------------ judge loop
     @property
@@ -202,6 +203,8 @@ class JudgeSession:
     def record(self, verdict: Verdict, node: NodeInfo | None) -> dict[str, Any]:
         rec = verdict.model_dump(mode="json")
         rec["nodeid"] = node.nodeid if node else ""
+        # The order of verdicts within a test lines them up with a baseline's.
+        rec["seq"] = self._seq[rec["nodeid"]] = self._seq.get(rec["nodeid"], -1) + 1
         self.records.append(rec)
         ctx = active.get()
         if ctx is not None and node is not None and ctx.node == node:

@@ -144,4 +144,20 @@ class JudgeReport:
                           f"{r['confidence']:.2f}", str(len(r.get("votes", []))),
                           "cache" if r.get("cached") else f"{r.get('calls', 0)} calls")
             console.print(t)
+        b = self.state.baseline
+        if b is not None:
+            console.print(
+                f"baseline: {len(b['regressions'])} regressed, {len(b['improvements'])} "
+                f"improved, {len(b['became_flaky'])} became flaky, "
+                f"{len(b['became_inconclusive'])} became inconclusive (kept apart from "
+                f"regressions), {len(b['new'])} new, {len(b['missing'])} missing")
+            for r in b["regressions"]:
+                console.print(Text(f"  REGRESSED {r['nodeid']} ({r['rubric']}): "
+                                   f"{r['was']} -> {r['now']}", style="red"),
+                              overflow="fold")
+            for r in b["became_flaky"] + b["became_inconclusive"]:
+                console.print(Text(f"  doubt     {r['nodeid']} ({r['rubric']}): "
+                                   f"{r['was']} -> {r['now']}"
+                                   + (f", {r['flaky_reason']}" if r.get("flaky_reason")
+                                      else ""), style="yellow"), overflow="fold")
         console.print(self.usage_line(d))
