@@ -6,10 +6,22 @@ adds ``±logit(a)`` to the log-odds that a criterion passes, scaled down (to at
 most half) when the judge itself was unsure: by the verdict token's
 log-probability where the provider returns it, else by the confidence the
 judge stated. The posterior ``sigmoid(log-odds)`` is the criterion's
-confidence. ``a`` is not assumed: it is estimated from how often independent
-presentations agree (``P(agree) = a² + (1-a)²``), pooled over every judgment of
-the same judge and kept beside the cache, starting from a prior. With the
-right ``a`` this posterior is calibrated; ``benchmarks/calibration.py`` shows it.
+confidence (a flat prior: pass and fail equally likely before any vote).
+
+``a`` is not assumed: it is estimated from how often the first two
+presentations (opposite orders) agree, ``P(agree) = a² + (1-a)²``, pooled over
+every judgment of the same judge and kept beside the cache, starting from a
+prior worth ``PRIOR_PAIRS`` pairs at ``PRIOR_AGREEMENT``. Only the first pair
+counts because the stopping rule draws more votes exactly when those disagree;
+pooling every pair made a 95%-accurate judge look 87% accurate.
+
+What the measurements say (``benchmarks/``): with independent errors the
+posterior is calibrated (``calibration.py``: ECE about 0.01 over judges 65-95%
+accurate). Position bias makes it conservative (balanced orders cancel the
+bias, which the model counts as noise). Errors the judge makes in both orders
+at once are invisible to any agreement statistic, so real judges come out
+overconfident: on JudgeBench (``judgebench_replay.py``) o1-mini's decisive
+verdicts are 86% right at a mean reported confidence of 94%.
 """
 
 from __future__ import annotations
@@ -33,14 +45,22 @@ def accuracy_from_agreement(agree: float, pairs: float) -> float:
     return min(a, MAX_ACCURACY)
 
 
-def agreement_pairs(signs: Sequence[int]) -> tuple[int, int]:
-    """(agreeing pairs, all pairs) among the votes on one question."""
-    n = len(signs)
-    counts: dict[int, int] = {}
-    for s in signs:
-        counts[s] = counts.get(s, 0) + 1
-    agree = sum(k * (k - 1) // 2 for k in counts.values())
-    return agree, n * (n - 1) // 2
+def agreement_pairs(votes: Sequence[Vote], answers: Sequence[object]
+                    ) -> tuple[int, int]:
+    """(agreeing pairs, pairs) to pool for the accuracy estimate: the first two
+    presentations only.
+
+    Why only those: the stopping rule draws more votes exactly when the first
+    ones disagree, so pooling every pair of every judgment over-counts
+    disagreement (with ``a = 0.95`` it estimated 0.87) and makes the judge look
+    worse than it is. Presentations 0 and 1 are drawn whatever they say, so their
+    agreement rate is an unbiased estimate of ``a² + (1-a)²``.
+    """
+    first = {v.presentation: x for v, x in zip(votes, answers, strict=True)
+             if v.presentation < 2}
+    if len(first) < 2:
+        return 0, 0
+    return int(first[0] == first[1]), 1
 
 
 def _sigmoid(x: float) -> float:
@@ -79,9 +99,13 @@ class Evidence:
         return max(p, 1.0 - p)
 
 
-def evidence(signs: Sequence[bool], certainties: Sequence[float | None], a: float) -> Evidence:
+def evidence(signs: Sequence[bool], certainties: Sequence[float | None], a: float
+             ) -> Evidence:
+    """Log-odds that the answer is yes: each vote adds ``±logit(a)``, scaled by
+    the judge's own certainty."""
     w = math.log(a / (1.0 - a))
-    lo = sum((w if s else -w) * _certainty(c) for s, c in zip(signs, certainties))
+    lo = sum((w if s else -w) * _certainty(c)
+             for s, c in zip(signs, certainties, strict=True))
     yes = sum(1 for s in signs if s)
     return Evidence(lo, yes, len(signs) - yes)
 
@@ -119,11 +143,12 @@ def _rule(rubric: Rubric, threshold: float) -> Callable[[dict[str, bool]], bool]
     return passes
 
 
-def _disagreement(name: str, votes: Sequence[Vote], signs: Sequence[bool]) -> str | None:
+def _disagreement(name: str, votes: Sequence[Vote], signs: Sequence[bool]
+                  ) -> str | None:
     if len(set(signs)) < 2:
         return None
     yes = sum(signs)
-    by_parity = {(v.presentation % 2, s) for v, s in zip(votes, signs)}
+    by_parity = {(v.presentation % 2, s) for v, s in zip(votes, signs, strict=True)}
     parities = {p for p, _ in by_parity}
     if len(by_parity) == len(parities) == 2:
         return (
@@ -144,7 +169,7 @@ def decide_criteria(rubric: Rubric, votes: Sequence[Vote], a: float,
         signs = [v.verdicts[c.name] == "pass" for v in good]
         ev = evidence(signs, [_vote_certainty(v, c.name) for v in good], a)
         results[c.name] = ev
-        ag, pr = agreement_pairs([int(s) for s in signs])
+        ag, pr = agreement_pairs(good, signs)
         agree, pairs = agree + ag, pairs + pr
         if (r := _disagreement(c.name, good, signs)) is not None:
             reasons.append(r)
@@ -155,10 +180,12 @@ def decide_criteria(rubric: Rubric, votes: Sequence[Vote], a: float,
     # An undecided criterion leaves the verdict inconclusive only if it matters.
     outcomes = set()
     for fill in (True, False):
-        outcomes.add(passes({n: (fill if d is None else d) for n, d in decided.items()}))
+        outcomes.add(passes({n: (fill if d is None else d)
+                             for n, d in decided.items()}))
     if len(outcomes) > 1:
         return Decision("inconclusive", 0.5, crs, _score(rubric, decided),
-                        flaky_reason="; ".join(reasons) or None, agree=agree, pairs=pairs)
+                        flaky_reason="; ".join(reasons) or None, agree=agree,
+                        pairs=pairs)
     outcome = outcomes.pop()
     full = {n: (bool(d) if d is not None else outcome) for n, d in decided.items()}
     sensitive = [n for n in full if n not in undecided
@@ -177,9 +204,11 @@ def _score(rubric: Rubric, decided: dict[str, bool | None]) -> float:
     return sum(c.weight for c in rubric.criteria if decided[c.name]) / total
 
 
-def _criterion_result(c: Criterion, ev: Evidence, votes: Sequence[Vote]) -> CriterionResult:
+def _criterion_result(c: Criterion, ev: Evidence, votes: Sequence[Vote]
+                      ) -> CriterionResult:
     side = "pass" if ev.decision is not False else "fail"
-    reasons = [v.reasoning.get(c.name, "") for v in votes if v.verdicts.get(c.name) == side]
+    reasons = [v.reasoning.get(c.name, "") for v in votes
+               if v.verdicts.get(c.name) == side]
     return CriterionResult(
         name=c.name, description=c.description, required=c.required, weight=c.weight,
         passed=ev.decision, pass_votes=ev.yes, fail_votes=ev.no,
@@ -193,7 +222,7 @@ def decide_scale(rubric: Scale, votes: Sequence[Vote], a: float) -> Decision:
     ev = evidence(signs, [v.stated_confidence for v in good], a)
     levels = [int(v.level or 0) for v in good]
     mean = sum(levels) / len(levels) if levels else None
-    ag, pr = agreement_pairs([int(s) for s in signs])
+    ag, pr = agreement_pairs(good, signs)
     reason = _disagreement(rubric.name, good, signs)
     if reason is None and levels and len(set(levels)) > 1:
         reason = f"presentations gave different levels {sorted(levels)}"
@@ -202,7 +231,8 @@ def decide_scale(rubric: Scale, votes: Sequence[Vote], a: float) -> Decision:
         name=rubric.name, description=rubric.criterion, passed=side,
         pass_votes=ev.yes, fail_votes=ev.no, confidence=ev.confidence,
         reasoning=next((v.reasoning.get("score", "") for v in good
-                        if (int(v.level or 0) >= rubric.pass_level) == (side is not False)), ""),
+                        if (int(v.level or 0) >= rubric.pass_level)
+                        == (side is not False)), ""),
     )
     outcome = "inconclusive" if side is None else ("pass" if side else "fail")
     score = None if mean is None else (mean - 1) / (rubric.top - 1)
@@ -216,15 +246,17 @@ def decide_pairwise(votes: Sequence[Vote], a: float, mode: str) -> Decision:
     cert = [v.stated_confidence for v in good]
     winners = [str(v.winner) for v in good]
     w = math.log(a / (1.0 - a))
-    weight = {k: sum(w * _certainty(c) for x, c in zip(winners, cert) if x == k)
+    weight = {k: sum(w * _certainty(c)
+                     for x, c in zip(winners, cert, strict=True) if x == k)
               for k in ("A", "B", "tie")}
     ranked = sorted(weight.items(), key=lambda kv: kv[1], reverse=True)
     margin = ranked[0][1] - ranked[1][1]
     winner = ranked[0][0] if margin > 1e-9 else None
-    ag, pr = agreement_pairs([{"A": 1, "B": -1, "tie": 0}[x] for x in winners])
+    ag, pr = agreement_pairs(good, winners)
     reason = None
     if len(set(winners)) > 1:
-        shown_first = [(v.order.startswith("B") == (x == "B")) for v, x in zip(good, winners)]
+        shown_first = [(v.order.startswith("B") == (x == "B"))
+                       for v, x in zip(good, winners, strict=True)]
         if "tie" not in winners and len(set(shown_first)) == 1:
             reason = ("position bias: the judge preferred the response shown "
                       f"{'first' if shown_first[0] else 'second'} in every order")
@@ -243,7 +275,8 @@ def decide_pairwise(votes: Sequence[Vote], a: float, mode: str) -> Decision:
     cr = CriterionResult(name=name, description=f"candidate {name.replace('_', ' ')} "
                          "baseline", passed=ev.decision, pass_votes=ev.yes,
                          fail_votes=ev.no, confidence=ev.confidence,
-                         reasoning=next((v.reasoning.get("winner", "") for v in good), ""))
+                         reasoning=next((v.reasoning.get("winner", "")
+                                         for v in good), ""))
     outcome = ("inconclusive" if ev.decision is None
                else "pass" if ev.decision else "fail")
     return Decision(outcome, ev.confidence if outcome != "inconclusive" else 0.5, [cr],

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from .exceptions import JudgeCallError
+from .exceptions import ConfigError, JudgeCallError
 
 _BACKOFF_BASE = 0.5
 _BACKOFF_CAP = 20.0
@@ -122,31 +122,78 @@ def _retry_after(exc: BaseException) -> float | None:
         return None
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from (litellm wraps several deep)."""
+    out: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and len(out) < 12 and all(cur is not e for e in out):
+        out.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return out
+
+
 def classify(exc: BaseException) -> tuple[str, bool]:
-    """(cause, retryable) for an exception raised by litellm."""
+    """(cause, retryable) for an exception raised by litellm.
+
+    litellm reports a refused connection and an unreadable body as a 500
+    ``InternalServerError``; the exceptions it wraps say what really happened.
+    """
     name = type(exc).__name__
     code = _status(exc)
-    if "Timeout" in name or isinstance(exc, asyncio.TimeoutError):
+    names = [type(e).__name__ for e in _chain(exc)]
+    if "Timeout" in name or isinstance(exc, asyncio.TimeoutError) or any(
+        "Timeout" in n for n in names[1:]
+    ):
         return "timeout", True
     if "RateLimit" in name or code == 429:
         return "rate limit (429)", True
-    if "APIConnectionError" in name and code in (None, 500) and (
-        "connect" in str(exc).lower() or "refused" in str(exc).lower()
-    ):
-        return "connection refused or failed", True
     if "Authentication" in name or code in (401, 403):
         return f"authentication failed ({code or 401}): check the judge API key", False
     if "NotFound" in name or code == 404:
         return "model or endpoint not found (404): check --llmjudge-model and " \
                "--llmjudge-api-base", False
     if "ContextWindow" in name:
-        return "the prompt is longer than the judge model's context window", False
+        return ("the prompt is longer than the judge model's context window: judge a "
+                "shorter excerpt (lower --llmjudge-max-output-chars) or use a judge "
+                "model with a longer context"), False
     if "BadRequest" in name or code in (400, 422):
         return f"bad request ({code or 400})", False
+    if code in (None, 500):
+        if any(n in ("ConnectionRefusedError", "ClientConnectorError", "ConnectError")
+               for n in names):
+            return ("connection refused or host unreachable: nothing answers at the "
+                    "judge API base (check --llmjudge-api-base)"), True
+        if "JSONDecodeError" in names:
+            return "invalid JSON body in the judge API's reply", True
+        if any("Connection" in n or "Disconnected" in n or n in (
+                "ReadError", "RemoteProtocolError") for n in names):
+            return "connection failed (closed or reset by the server)", True
     if code is not None and code >= 500 or "InternalServer" in name or \
             "ServiceUnavailable" in name or "APIConnectionError" in name:
         return f"server error ({code or 'no status'})", True
     return f"{name}", True
+
+
+_KNOWN_MODELS: set[str] = set()
+
+
+def check_model(model: str) -> None:
+    """Refuse a model name litellm cannot route, before any call is made.
+
+    A misspelt model is the user's mistake, not the judge's failure: it raises
+    ``ConfigError`` at the judged assertion instead of becoming a judge error.
+    """
+    if model in _KNOWN_MODELS:
+        return
+    try:
+        litellm().get_llm_provider(model)
+    except Exception:
+        raise ConfigError(
+            f"judge model {model!r} is not a model litellm knows how to call: use a "
+            "provider prefix, e.g. openai/gpt-4o-mini, anthropic/claude-3-5-haiku-"
+            "latest or openai/NAME with --llmjudge-api-base for an OpenAI-compatible "
+            "server (see https://docs.litellm.ai/docs/providers)") from None
+    _KNOWN_MODELS.add(model)
 
 
 async def complete(
@@ -193,7 +240,7 @@ async def complete(
             raise
         except (asyncio.TimeoutError, Exception) as exc:
             cause, retryable = classify(exc)
-            detail = _short(exc)
+            detail = _short(exc, api_key)
             if response_format is not None and cause.startswith("bad request") and (
                 "response_format" in detail or "json_schema" in detail
             ):
@@ -217,13 +264,51 @@ def _delay(attempt: int, retry_after: float | None) -> float:
     return min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt) * random.uniform(0.5, 1.0)
 
 
-def _short(exc: BaseException) -> str:
+def _short(exc: BaseException, secret: str | None = None) -> str:
+    """A one-line reason; never echoes the key (providers quote it back)."""
     text = " ".join(str(exc).split())
+    if secret and len(secret) >= 4:
+        text = text.replace(secret, "***")
     return text[:300] or type(exc).__name__
 
 
+#: litellm calls under way (their own tasks; see ``_finish_if_cancelled``).
+_CALLS: set[asyncio.Task[Any]] = set()
+
+
+def _done(task: asyncio.Task[Any]) -> None:
+    _CALLS.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: a dropped call's error is not reported
+
+
+async def _finish_if_cancelled(coro: Any) -> Any:
+    """Await a litellm call; if we are cancelled, let the call finish on its own.
+
+    litellm builds each request in a worker thread and then awaits the coroutine
+    that thread returns; a cancel that lands while the thread works leaves that
+    coroutine never awaited, and its RuntimeWarning (an error under
+    ``filterwarnings = error``) then fails whichever test is running when it is
+    garbage-collected. The call is bounded by its timeout.
+    """
+    task = asyncio.ensure_future(coro)
+    _CALLS.add(task)
+    task.add_done_callback(_done)
+    return await asyncio.shield(task)
+
+
+async def settle_calls(timeout: float) -> None:
+    """Wait (bounded) for litellm calls still under way, then cancel the rest."""
+    if _CALLS:
+        _, pending = await asyncio.wait(set(_CALLS), timeout=timeout)
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
 async def _call(lm: ModuleType, kwargs: dict[str, Any], model: str) -> Reply:
-    resp = await lm.acompletion(**kwargs)
+    resp = await _finish_if_cancelled(lm.acompletion(**kwargs))
     choices = getattr(resp, "choices", None) or []
     if not choices:
         raise _Retryable("empty reply", "the judge returned no choices")

@@ -49,6 +49,8 @@ class TestContext:
     node: NodeInfo | None
     settings: Settings
     records: list[dict[str, Any]] = field(default_factory=list)
+    #: ``judge.expect()`` calls still to settle when the test body ends.
+    expectations: list[Any] = field(default_factory=list)
 
 
 #: Set by the plugin around each test; a ContextVar so async tests see it too.

@@ -16,6 +16,8 @@ from collections.abc import Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from .exceptions import ConfigError, UntrustedJudgeError
+
 T = TypeVar("T")
 
 
@@ -56,12 +58,15 @@ class JudgeLoop:
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the judge loop and wait (from any thread, any loop)."""
+        __tracebackhide__ = True
         fut = self.submit(coro)
         try:
             return fut.result()
         except KeyboardInterrupt:
             fut.cancel()
             raise
+        except (ConfigError, UntrustedJudgeError) as exc:  # show the user's line only
+            raise exc.with_traceback(None) from exc.__cause__
 
     async def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` on the judge loop from another running loop."""
@@ -96,7 +101,9 @@ class JudgeLoop:
         if loop is None:
             return
         async def _drain() -> None:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            calls = _litellm_calls()
+            tasks = [t for t in asyncio.all_tasks()
+                     if t is not asyncio.current_task() and t not in calls]
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -129,11 +136,21 @@ class _Slot:
         o._sem.release()
 
 
+def _litellm_calls() -> set[asyncio.Task[Any]]:
+    import sys
+
+    client = sys.modules.get(f"{__package__}._client")
+    return set(getattr(client, "_CALLS", ())) if client else set()
+
+
 async def _close_litellm_clients() -> None:
     import sys
 
     if "litellm" not in sys.modules:
         return
-    from ._client import close_clients
+    from ._client import close_clients, settle_calls
 
+    # Calls whose judgment was cancelled finish first: cancelling one inside
+    # litellm can leave a coroutine never awaited (see _client._finish_if_cancelled).
+    await settle_calls(3.0)
     await close_clients()

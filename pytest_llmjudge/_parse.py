@@ -159,17 +159,33 @@ def logprob_pass(logprobs: object, names: tuple[str, ...]) -> dict[str, float]:
     out: dict[str, float] = {}
     text = ""
     idx = 0
+    # Every token of the reply passes here (hundreds for a real judge's
+    # reasoning): per token, a lookup and a substring test; the text before is
+    # examined (without copying it) only at a pass/fail token.
     for tok in content:
-        t = str(_get(tok, "token") or "")
-        bare = t.strip().strip('"').lower()
-        prefix = text.rstrip().rstrip('"').rstrip()
-        if bare in ("pass", "fail") and prefix.endswith(('"verdict":', "'verdict':")):
+        t = tok.get("token") if type(tok) is dict else _get(tok, "token")
+        t = t if type(t) is str else str(t or "")
+        low = t.lower()
+        if ("pass" in low or "fail" in low) and low.strip().strip('"') in (
+                "pass", "fail") and _after_verdict_key(text):
             p = _binary_prob(tok, "pass", "fail")
             if p is not None and idx < len(names):
                 out[names[idx]] = p
             idx += 1
         text += t
     return out
+
+
+def _after_verdict_key(text: str) -> bool:
+    """``text.rstrip().rstrip('"').rstrip().endswith('"verdict":')``, uncopied."""
+    i = len(text)
+    while i and text[i - 1].isspace():
+        i -= 1
+    while i and text[i - 1] == '"':
+        i -= 1
+    while i and text[i - 1].isspace():
+        i -= 1
+    return text.endswith(('"verdict":', "'verdict':"), 0, i)
 
 
 def _lp_content(logprobs: object) -> list[Any]:

@@ -18,7 +18,8 @@ from typing import Any
 from .rubric import AnyRubric, Criterion, Rubric, Scale
 
 FIELDS = ("input", "context", "reference", "output", "response_a", "response_b")
-_LOOKALIKE = re.compile(r"<(/?)\s*(" + "|".join(FIELDS) + r")(\s*[-_])", re.IGNORECASE)
+_LOOKALIKE = re.compile(
+    r"[<\uff1c\ufe64]\s*(/?)\s*(" + "|".join(FIELDS) + r")(\s*[-_])", re.IGNORECASE)
 
 SYSTEM = (
     "You are a strict, impartial evaluator. You judge text against criteria and reply "

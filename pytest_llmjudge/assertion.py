@@ -121,6 +121,68 @@ def settle(verdict: Verdict, inconclusive: str) -> Verdict:
     raise JudgedAssertionError(message, verdict)
 
 
+def settle_expectations(pending: list[Any], error: BaseException | None = None
+                        ) -> None:
+    """Settle a test's soft checks (``judge.expect``) together when its body ends.
+
+    Waits for every verdict, then raises once for all unmet expectations:
+    ``JudgedAssertionError`` if any failed (or was inconclusive under
+    ``inconclusive=fail``), else ``JudgeOutcomeError`` for judge errors. When
+    nothing failed, inconclusive ones under warn/xfail/skip act as in
+    ``assert_judged``. If the body itself raised (``error``), nothing more is
+    raised: the unmet expectations are added to that error as a note.
+    """
+    __tracebackhide__ = True
+    import pytest
+
+    items, pending[:] = list(pending), []
+    done: list[tuple[Any, Verdict]] = []
+    crash: Exception | None = None
+    for e in items:
+        try:
+            done.append((e, e.future.result()))
+        except Exception as exc:  # e.g. a misspelt model: raised once all are in
+            crash = crash or exc
+    failed, errors, soft = [], [], []
+    for e, v in done:
+        action = e.task.settings.inconclusive
+        if v.outcome is Outcome.FAIL or (v.outcome is Outcome.INCONCLUSIVE
+                                         and action == "fail"):
+            failed.append((e, v))
+        elif v.outcome is Outcome.JUDGE_ERROR:
+            errors.append((e, v))
+        elif v.outcome is Outcome.INCONCLUSIVE:
+            soft.append((e, v))
+    message = _unmet_message(len(items), failed + errors)
+    if error is not None:
+        if failed + errors and hasattr(error, "add_note"):
+            error.add_note(message)
+        return
+    if crash is not None:
+        raise crash
+    if failed:
+        raise JudgedAssertionError(message, failed[0][1])
+    if errors:
+        raise JudgeOutcomeError(message, errors[0][1])
+    actions = {e.task.settings.inconclusive for e, _ in soft}
+    for e, v in soft:
+        if e.task.settings.inconclusive == "warn":
+            message = _unmet_message(len(items), [(e, v)])
+            warnings.warn(JudgeInconclusiveWarning(message), stacklevel=2)
+    if "xfail" in actions:
+        pytest.xfail(_unmet_message(len(items), soft))
+    if "skip" in actions:
+        pytest.skip(_unmet_message(len(items), soft))
+
+
+def _unmet_message(total: int, unmet: list[tuple[Any, Verdict]]) -> str:
+    lines = [f"judged: {len(unmet)} of {total} expectation(s) not met"]
+    for e, v in unmet:
+        lines.append(f"expectation {e.index} at {e.where}:")
+        lines.append(textwrap.indent(format_verdict(v), "  "))
+    return "\n".join(lines)
+
+
 def headline(v: Verdict) -> str:
     word = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE",
             "judge_error": "JUDGE ERROR"}[v.outcome.value]
@@ -132,7 +194,7 @@ def headline(v: Verdict) -> str:
         ok = sum(1 for c in v.criteria if c.passed)
         what = f"{ok}/{len(v.criteria)} criteria passed"
     else:
-        what = "no judge call"
+        what = "no verdict" if v.outcome is Outcome.JUDGE_ERROR else "no judge call"
     extra = ", flaky" if v.flaky else ""
     return f"judged: {word} {what} (confidence {v.confidence:.2f}{extra})"
 

@@ -79,12 +79,23 @@ def cache_key(parts: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def _prepare_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+def _private_dir(path: Path) -> None:
+    """Create ``path`` (and any missing parent) private to the user."""
+    missing = []
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        missing.append(p)
+    for p in reversed(missing):
+        p.mkdir(exist_ok=True, mode=0o700)
     try:
         os.chmod(path, 0o700)
     except OSError:
         pass
+
+
+def _prepare_dir(path: Path) -> None:
+    _private_dir(path)
     for name, text in (("README.md", _README), (".gitignore", "*\n"),
                        ("CACHEDIR.TAG", _TAG)):
         f = path / name
@@ -117,8 +128,11 @@ class ReplyCache:
         return self._cache
 
     def _connect(self) -> diskcache.Cache:
+        # diskcache would create its folder 0o755 and put large values in
+        # sub-folders; keep the folder private and every value in the database.
+        _private_dir(self.directory / "replies")
         c = diskcache.Cache(str(self.directory / "replies"), disk=JSONOnlyDisk,
-                            timeout=30, size_limit=2**32)
+                            timeout=30, size_limit=2**32, disk_min_file_size=2**30)
         c.get("__probe__")  # touch the database so corruption shows here
         return c
 
@@ -154,6 +168,21 @@ class ReplyCache:
             return
         try:
             c.set(key, value, retry=True)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            warnings.warn(CacheWarning(f"llmjudge cache write failed: {exc}"),
+                          stacklevel=2)
+
+    def set_many(self, items: dict[str, dict[str, Any]]) -> None:
+        """Write several values in one transaction (one commit, not one each)."""
+        if self.mode == "off" or not items:
+            return
+        c = self._open()
+        if c is None:
+            return
+        try:
+            with c.transact(retry=True):
+                for key, value in items.items():
+                    c.set(key, value, retry=True)
         except (sqlite3.DatabaseError, OSError) as exc:
             warnings.warn(CacheWarning(f"llmjudge cache write failed: {exc}"),
                           stacklevel=2)

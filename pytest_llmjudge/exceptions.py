@@ -3,6 +3,7 @@ for judged failures, so that pytest reports each as what it is."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -42,10 +43,13 @@ class RecordMissingError(LLMJudgeError):
     """Replay mode needs a recorded reply that the records file does not hold."""
 
     def __init__(self, *, path: str, key: str, mode: str, test: str):
+        # "once" only records files that do not exist yet: advise what will work.
+        flag = ("--llmjudge-record-mode=new_episodes" if os.path.exists(path) else
+                "--llmjudge-record-mode=once (or new_episodes)")
         super().__init__(
             f"no recorded judge reply for {test} in {path} (key {key[:16]}…, "
-            f"record mode {mode!r}). Record it with --llmjudge-record-mode=once "
-            "(or new_episodes) and a configured judge model, then commit the file."
+            f"record mode {mode!r}). Record it with {flag} and a configured judge "
+            "model, then commit the file."
         )
         self.path = path
         self.key = key
@@ -54,10 +58,6 @@ class RecordMissingError(LLMJudgeError):
 
 class BudgetExceededError(LLMJudgeError):
     """The run's judge-call or cost budget is spent; no new calls are made."""
-
-
-class UntrustedJudgeError(LLMJudgeError):
-    """Calibration showed the judge agrees too little with people for this rubric."""
 
 
 class JudgeOutcomeError(LLMJudgeError):
@@ -70,6 +70,11 @@ class JudgeOutcomeError(LLMJudgeError):
     def __init__(self, message: str, verdict: Verdict):
         super().__init__(message)
         self.verdict = verdict
+
+
+class UntrustedJudgeError(JudgeOutcomeError):
+    """Calibration showed the judge agrees too little with people for this rubric
+    (``--llmjudge-min-kappa``); reported as a judge error, never a test failure."""
 
 
 class JudgedAssertionError(AssertionError):

@@ -13,11 +13,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
+import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from . import _aggregate as agg
+from ._context import active
 from ._parse import logprob_pass, parse_reply
 from ._prompt import REASK, Presentation, pairwise, present, response_schema
 from ._screen import degenerate_reason
@@ -50,6 +55,10 @@ NO_MODEL = (
 )
 
 
+#: The model named in verdicts replayed from records when no model is configured.
+REPLAYED_MODEL = "(recorded)"
+
+
 class JudgeInputError(ConfigError, TypeError):
     """A judged value has a type that cannot be judged."""
 
@@ -64,7 +73,7 @@ def as_text(value: object, what: str, *, optional: bool = True) -> str | None:
         return value
     if isinstance(value, (bytes, bytearray)):
         raise JudgeInputError(
-            f"{what} is bytes: decode it first, e.g. {what}.decode('utf-8')")
+            f"{what} is bytes: decode it to text first, e.g. data.decode('utf-8')")
     dump = getattr(value, "model_dump_json", None)
     if callable(dump):
         return str(dump(indent=2))
@@ -110,6 +119,7 @@ class Judge:
         self.session = session
         self.settings = settings
         self.node = node
+        self._pending: list[Expectation] = []  # expect() outside a pytest test
 
     # ---------------------------------------------------------------- building
     def task(self, output: object, rubric: object, *, input: object = None,
@@ -117,13 +127,18 @@ class Judge:
              threshold: float | None = None, model: str | Sequence[str] | None = None,
              generated_by: str | None = None, **options: Any) -> Task:
         """Validate a pointwise judgment (raises at the caller's line)."""
-        settings = self._settings(model, options)
-        r = as_rubric(rubric)
-        thr = check_threshold(threshold) if threshold is not None else (
-            r.threshold if isinstance(r, Rubric) and r.threshold is not None
-            else settings.threshold)
-        texts = self._texts(settings, output=output, input=input, reference=reference,
-                            context=context)
+        __tracebackhide__ = True
+        try:
+            settings = self._settings(model, options)
+            r = as_rubric(rubric)
+            thr = check_threshold(threshold) if threshold is not None else (
+                r.threshold if isinstance(r, Rubric) and r.threshold is not None
+                else settings.threshold)
+            texts = self._texts(settings, output=output, input=input,
+                                reference=reference, context=context)
+        except ConfigError as exc:
+            # Show the user's line, not our insides.
+            raise exc.with_traceback(None) from exc.__cause__
         return Task("scale" if isinstance(r, Scale) else "criteria", r, texts["output"],
                     texts["input"], texts["reference"], texts["context"], settings, thr,
                     generated_by=generated_by,
@@ -133,11 +148,17 @@ class Judge:
                   input: object = None, context: object = None,
                   model: str | Sequence[str] | None = None,
                   generated_by: str | None = None, **options: Any) -> Task:
-        settings = self._settings(model, options)
-        r = as_rubric(rubric if rubric is not None else DEFAULT_COMPARISON)
-        if not isinstance(r, Rubric):
-            raise ConfigError("comparisons take criteria, not a Scale")
-        texts = self._texts(settings, output=a, other=b, input=input, context=context)
+        __tracebackhide__ = True
+        try:
+            settings = self._settings(model, options)
+            r = as_rubric(rubric if rubric is not None else DEFAULT_COMPARISON)
+            if not isinstance(r, Rubric):
+                raise ConfigError("comparisons take criteria, not a Scale")
+            texts = self._texts(settings, output=a, other=b, input=input,
+                                context=context)
+        except ConfigError as exc:
+            # Show the user's line, not our insides.
+            raise exc.with_traceback(None) from exc.__cause__
         return Task("pairwise", r, texts["output"], texts["input"], None,
                     texts["context"], settings, 1.0, mode=mode, other=texts["other"],
                     generated_by=generated_by,
@@ -170,6 +191,7 @@ class Judge:
     def check(self, output: object, rubric: object, **kwargs: Any) -> Verdict:
         """Judge ``output`` against ``rubric``; returns the ``Verdict`` (never raises
         on fail). Keyword arguments as for ``assert_judged``."""
+        __tracebackhide__ = True
         task = self.task(output, rubric, **kwargs)
         return self.session.loop.run(self.run(task))
 
@@ -182,6 +204,7 @@ class Judge:
                 ) -> Verdict:
         """Judge which of ``a`` and ``b`` is better; ``verdict.winner`` is "A", "B"
         or "tie" (None when the orders disagree: inconclusive)."""
+        __tracebackhide__ = True
         task = self.pair_task(a, b, rubric, mode="compare", **kwargs)
         return self.session.loop.run(self.run(task))
 
@@ -189,6 +212,51 @@ class Judge:
                        **kwargs: Any) -> Verdict:
         task = self.pair_task(a, b, rubric, mode="compare", **kwargs)
         return await self.session.loop.run_async(self.run(task))
+
+    def expect(self, output: object, rubric: object = None, *,
+               better_than: object = None, at_least_as_good_as: object = None,
+               **kwargs: Any) -> None:
+        """A soft check: record a judged expectation without stopping the test.
+
+        Judging starts at once, alongside the rest of the test. When the test
+        body ends, all its expectations are settled together and the test fails
+        once, listing every expectation that was not met. Arguments as for
+        ``assert_judged``; a wrong argument raises here, at the caller's line.
+        """
+        __tracebackhide__ = True
+        if better_than is not None and at_least_as_good_as is not None:
+            raise TypeError("give better_than or at_least_as_good_as, not both")
+        if better_than is not None or at_least_as_good_as is not None:
+            if kwargs.pop("threshold", None) is not None:
+                raise TypeError("threshold does not apply to comparisons")
+            mode = "better" if better_than is not None else "not_worse"
+            baseline = better_than if better_than is not None else at_least_as_good_as
+            task = self.pair_task(output, baseline, rubric, mode=mode, **kwargs)
+        elif rubric is None:
+            raise TypeError("expect needs a rubric: what must be true of the output "
+                            "(or better_than=/at_least_as_good_as= a baseline)")
+        else:
+            task = self.task(output, rubric, **kwargs)
+        caller = sys._getframe(1)
+        where = f"{os.path.basename(caller.f_code.co_filename)}:{caller.f_lineno}"
+        pending = self._expectations()
+        pending.append(Expectation(len(pending) + 1, where, task,
+                                   self.session.loop.submit(self.run(task))))
+
+    def verify_expectations(self) -> None:
+        """Wait for this judge's pending ``expect()`` calls and fail once for all
+        unmet ones. In a test the plugin calls it after the body; outside pytest,
+        call it yourself."""
+        __tracebackhide__ = True
+        from .assertion import settle_expectations  # assertion imports this module
+
+        settle_expectations(self._expectations())
+
+    def _expectations(self) -> list[Expectation]:
+        ctx = active.get()
+        if ctx is not None and self.node is not None and ctx.node == self.node:
+            return ctx.expectations
+        return self._pending
 
     def check_many(self, items: Iterable[Mapping[str, Any] | tuple[Any, Any]]
                    ) -> list[Verdict]:
@@ -221,11 +289,18 @@ class Judge:
         reason = degenerate_reason(task.output) if screen else None
         if reason is not None:
             verdict = self._screened(task, reason, ident)
-        elif not task.settings.models:
+        elif not task.settings.models and self.session.settings.record_mode != "none":
             raise ConfigError(NO_MODEL)
         else:
+            if task.settings.min_kappa is not None:
+                from .calibration import vouch  # raises UntrustedJudgeError
+
+                task = vouch(self, task, ident)
+            # Replay-only runs (record mode none) need no model: a fresh clone
+            # without keys replays the committed records as recorded.
+            models = task.settings.models or (REPLAYED_MODEL,)
             per_model = await asyncio.gather(
-                *(self._run_model(task, m) for m in task.settings.models))
+                *(self._run_model(task, m) for m in models))
             verdict = self._combine(task, per_model, ident)
         verdict = self.session.finish(verdict, self.node)
         return verdict
@@ -304,8 +379,12 @@ class Judge:
         names = pres.shown
         top = task.rubric.top if isinstance(task.rubric, Scale) else 0
         base = {"presentation": index, "order": pres.order, "model": model}
+        # A marker's or call's cache="off"/"refresh" skips the cache (records,
+        # when a record mode is set, still decide).
+        cache = task.settings.cache
+        bypass = cache != "on" and self.session.settings.record_mode is None
         try:
-            stored = self.session.replies.get(key, self.node)
+            stored = None if bypass else self.session.replies.get(key, self.node)
         except RecordMissingError as exc:
             return Vote(**base, error=str(exc)), False
         if stored is not None:
@@ -317,20 +396,24 @@ class Judge:
             reply = await self._call(task, model, pres, index, names, top, usage)
         except (JudgeCallError, JudgeParseError, BudgetExceededError) as exc:
             return Vote(**base, error=str(exc)), True
-        self.session.replies.put(key, reply.to_json(), self.node, pres.index)
+        if not (bypass and cache == "off"):
+            self.session.replies.put(key, reply.to_json(), self.node, pres.index)
         return self._to_vote(task, pres, reply, base, cached=False), True
 
     async def _call(self, task: Task, model: str, pres: Presentation, index: int,
                     names: tuple[str, ...], top: int, usage: _Usage) -> Reply:
-        from ._client import complete
+        from ._client import check_model, complete
 
         s = task.settings
+        check_model(model)  # a misspelt model raises ConfigError at the caller
         messages = list(pres.messages)
         for attempt in range(2):
             fmt = self.session.response_format(model, s.response_format,
                                                response_schema(task.kind, names, top))
-            self.session.spend_call(model)
             async with await self.session.loop.slot(model):
+                # Counted once it holds a slot: a judgment cancelled while
+                # waiting for one made no call.
+                self.session.spend_call(model)
                 try:
                     reply = await complete(
                         model=model, api_base=s.api_base, api_key=s.api_key,
@@ -392,7 +475,8 @@ class Judge:
         common: dict[str, Any] = dict(
             kind=task.kind, rubric=task.rubric.summary(), votes=votes,
             calls=usage.calls, cache_hits=sum(1 for v in votes if v.cached),
-            cached=usage.calls == 0, prompt_tokens=usage.prompt_tokens,
+            cached=usage.calls == 0 and not any(v.error for v in votes),
+            prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens, cost=usage.cost,
             model=",".join(r.model for r in results), excerpt=_excerpt(task.output),
             key=ident,
@@ -433,27 +517,51 @@ class Judge:
 
     def _jury(self, task: Task, decided: list[_ModelResult], warnings: list[str],
               common: dict[str, Any]) -> Verdict:
-        outs = [r.decision.outcome for r in decided if r.decision]
-        counts = {o: outs.count(o) for o in set(outs)}
+        """The members' majority decides. Its confidence is what split samples
+        get: each member's decision is a vote worth ``logit(a)`` (``a``: that
+        member's accuracy estimated from its agreement), scaled by how sure the
+        member was; a dissenting member subtracts its weight."""
+        compare = task.kind == "pairwise" and task.mode == "compare"
+        ds = [(r.model, r.decision) for r in decided if r.decision is not None]
+        # A comparison's members all "pass"; what they vote on is the winner.
+        answers = [(d.winner or "inconclusive") if compare else d.outcome
+                   for _, d in ds]
+        counts = {o: answers.count(o) for o in set(answers)}
         best = max(counts.values())
         top = [o for o, c in counts.items() if c == best]
-        agreement = best / len(outs)
-        lead = next(r.decision for r in decided if r.decision and r.decision.outcome == top[0])
-        assert lead is not None
-        confs = [r.decision.confidence for r in decided
-                 if r.decision and r.decision.outcome == top[0]]
-        conf = agreement * (sum(confs) / len(confs))
+        agreement = best / len(answers)
+        lead = next(d for (_, d), x in zip(ds, answers, strict=True) if x == top[0])
         flaky = None
         if len(counts) > 1:
             flaky = "jury split: " + ", ".join(
-                f"{r.model}={r.decision.outcome}" for r in decided if r.decision)
+                f"{m}={x}" for (m, _), x in zip(ds, answers, strict=True))
         elif lead.flaky_reason:
             flaky = lead.flaky_reason
-        if len(top) > 1:
+        if len(top) > 1 or top[0] == "inconclusive":
             lead = agg.Decision("inconclusive", 0.5, lead.criteria, lead.score)
             conf = 0.5
-        warnings = [*warnings, f"jury agreement {agreement:.0%} over {len(outs)} judges"]
+        else:
+            lo = 0.0
+            for (m, d), x in zip(ds, answers, strict=True):
+                if x == "inconclusive":
+                    continue  # an undecided member abstains
+                a = self.session.accuracy(m, task.kind)
+                w = math.log(a / (1.0 - a)) * d.confidence  # confidence is in [0.5, 1]
+                lo += w if x == top[0] else -w
+            conf = max(0.5, 1.0 / (1.0 + math.exp(-lo)))
+        warnings = [*warnings,
+                    f"jury agreement {agreement:.0%} over {len(answers)} judges"]
         return self._verdict(task, lead, conf, flaky, warnings, common)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A soft check in flight: its task and the future of its verdict."""
+
+    index: int
+    where: str  # file:line of the expect() call
+    task: Task
+    future: Future[Verdict]
 
 
 def _reply_order(content: str, shown: tuple[str, ...]) -> list[str]:

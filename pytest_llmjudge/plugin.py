@@ -57,6 +57,10 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(f"pytest-llmjudge: {exc}") from None
     config.stash[settings_key] = settings
+    if settings.calibrate and not hasattr(config, "workerinput"):
+        from .calibration import configure  # a bad labels file is a usage error
+
+        configure(config, settings.calibrate)
     winput = getattr(config, "workerinput", {})
     run_id = winput.get("llmjudge_run_id") or f"{time.time():.6f}"
     started = float(winput.get("llmjudge_started") or time.time())
@@ -78,25 +82,61 @@ def pytest_configure_node(node: Any) -> None:
     node.workerinput["llmjudge_started"] = state.started
 
 
+@pytest.hookimpl(tryfirst=True)  # before -k/-m deselection, which then applies
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """``--llmjudge-canary``: add one generated test per canary case."""
+    if config.stash[settings_key].canary:
+        from .canary import add_items
+
+        add_items(session, items)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Make the test's judge settings (marker applied) visible to assert_judged."""
     settings = item.config.stash[settings_key]
     marks = list(item.iter_markers(MARKER))
     overrides: dict[str, Any] = {}
-    for mark in reversed(marks):  # the closest marker wins
-        if mark.args:
-            raise ConfigError(f"@pytest.mark.{MARKER} takes keyword arguments only")
-        overrides.update(mark.kwargs)
-    settings = settings.override(f"@pytest.mark.{MARKER}", overrides)
+    try:
+        for mark in reversed(marks):  # the closest marker wins
+            if mark.args:
+                raise ConfigError(f"@pytest.mark.{MARKER} takes keyword arguments only")
+            overrides.update(mark.kwargs)
+        settings = settings.override(f"@pytest.mark.{MARKER}", overrides)
+    except ConfigError as exc:  # the user's marker, not our hook, is at fault
+        pytest.fail(f"{item.nodeid}: {exc}", pytrace=False)
     ctx = TestContext(item.config.stash[holder_key], NodeInfo(item.nodeid,
                       str(item.path)), settings)
     item.stash[context_key] = ctx
     active.set(ctx)
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item: pytest.Item) -> None:
-    """Judged assertions outside a test do not report to it."""
+    """After fixture teardown: judged assertions outside a test do not report to it."""
     active.set(None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Soft checks: after the body, settle its ``judge.expect()`` calls, so that
+    unmet expectations fail the test's call phase (one combined message)."""
+    __tracebackhide__ = True
+    ctx = item.stash.get(context_key, None)
+    try:
+        result = yield
+    except BaseException as exc:
+        if ctx is not None and ctx.expectations:
+            from .assertion import settle_expectations
+
+            settle_expectations(ctx.expectations, exc)
+        raise
+    if ctx is not None and ctx.expectations:
+        from .assertion import settle_expectations
+
+        settle_expectations(ctx.expectations)
+    return result
 
 
 @pytest.hookimpl(wrapper=True)
@@ -128,11 +168,25 @@ def judge(request: pytest.FixtureRequest) -> Judge:
     return current_judge()
 
 
+@pytest.hookimpl(tryfirst=True)  # after collection, before any test (xdist too)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """``--llmjudge-calibrate``: judge the labelled examples (controller only)."""
+    if session.config.stash[settings_key].calibrate and \
+            not hasattr(session.config, "workerinput"):
+        from .calibration import run
+
+        run(session)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Write reports; hand worker counters to the controller; close the loop."""
     from .report import finish
 
     finish(session)
+    if session.config.stash[settings_key].calibrate:
+        from .calibration import exit_status
+
+        exit_status(session)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
@@ -141,6 +195,18 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
     from .report import terminal_summary
 
     terminal_summary(terminalreporter, config)
+    if config.stash[settings_key].canary and not hasattr(config, "workerinput"):
+        from .canary import terminal_section
+
+        terminal_section(terminalreporter)
+    settings = config.stash[settings_key]
+    state = config.stash.get(state_key, None)
+    # Importing calibration costs ~20 ms: only when there is something to show.
+    if settings.calibrate or settings.min_kappa is not None or (
+            state is not None and state.records):
+        from .calibration import terminal_section as calibration_section
+
+        calibration_section(terminalreporter, config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

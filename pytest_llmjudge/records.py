@@ -95,15 +95,21 @@ class ReplyStore:
         self.rootdir = rootdir
         self._files: dict[Path, dict[str, Any]] = {}
         self._existed: dict[Path, bool] = {}
+        self._paths: dict[str | None, Path] = {}
         # "once" asks whether a file existed before this run; under xdist another
         # worker may have created it since, so compare with the run's start time.
         self.started = time.time() if started is None else started
 
     def path_for(self, node: NodeInfo | None) -> Path:
-        module = Path(node.path) if node and node.path else self.rootdir / "session.py"
+        where = node.path if node else None
+        hit = self._paths.get(where)  # called for every vote: skip the Path work
+        if hit is not None:
+            return hit
+        module = Path(where) if where else self.rootdir / "session.py"
         folder = (self.rootdir / self.record_dir) if self.record_dir else (
             module.parent / DEFAULT_RECORD_DIR)
-        return folder / f"{module.stem}.json"
+        self._paths[where] = path = folder / f"{module.stem}.json"
+        return path
 
     def _entries(self, path: Path) -> dict[str, Any]:
         if path not in self._files:

@@ -194,6 +194,14 @@ def _slug(text: str, taken: set[str]) -> str:
     return name
 
 
+def _names_rubric_file(text: str) -> bool:
+    """A one-word string ending in .yaml/.yml/.json (or naming such a file)."""
+    s = text.strip()
+    if not s.lower().endswith((".yaml", ".yml", ".json")) or "\n" in s:
+        return False
+    return not any(ch.isspace() for ch in s) or Path(s).is_file()
+
+
 def as_rubric(value: object) -> AnyRubric:
     """Normalise anything accepted as a rubric; raise ``RubricError`` otherwise."""
     if isinstance(value, (Rubric, Scale)):
@@ -207,6 +215,8 @@ def as_rubric(value: object) -> AnyRubric:
             raise RubricError(
                 "the rubric is an empty string: describe what the output must do"
             )
+        if _names_rubric_file(value):  # "rubrics/x.yaml" is a file, not a criterion
+            return load_rubric(value.strip())
         return Rubric([Criterion(_slug(value, set()), value)])
     if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
         items = list(value)

@@ -91,6 +91,9 @@ class JudgeSession:
         self._stats: dict[str, list[float]] = {}
         self._formats: dict[str, bool] = {}
         self._seq: dict[str, int] = {}
+        # Verdict history to write at close, in one transaction: a write per
+        # verdict was most of a cached or replayed judgment's cost.
+        self._history: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------ judge loop
     @property
@@ -182,7 +185,7 @@ class JudgeSession:
         decisive = (Outcome.PASS, Outcome.FAIL)
         if verdict.outcome in decisive and verdict.key:
             hk = f"history:{verdict.key}"
-            prev = self.meta.get(hk)
+            prev = self._history.get(hk) or self.meta.get(hk)
             was = prev.get("outcome") if prev else None
             if was in ("pass", "fail") and was != verdict.outcome.value:
                 reason = (f"changed since the last run: was {was} (confidence "
@@ -192,8 +195,14 @@ class JudgeSession:
                     else reason
                 verdict = verdict.model_copy(update={"flaky": True,
                                                      "flaky_reason": joined})
-            self.meta.set(hk, {"outcome": verdict.outcome.value,
-                               "confidence": verdict.confidence})
+            entry = {"outcome": verdict.outcome.value,
+                     "confidence": verdict.confidence}
+            if active.get() is None:  # outside a test: no close() may follow
+                self.meta.set(hk, entry)
+            else:
+                self._history[hk] = entry
+                if len(self._history) >= 256:
+                    self.flush_history()
         self.counters["cache_hits"] += verdict.cache_hits
         if verdict.warnings and verdict.warnings[0].startswith("screened"):
             self.counters["screened"] += 1
@@ -211,9 +220,15 @@ class JudgeSession:
             ctx.records.append(rec)
         return rec
 
+    def flush_history(self) -> None:
+        if self._history:
+            pending, self._history = self._history, {}
+            self.meta.set_many(pending)
+
     def close(self) -> None:
         if self._loop is not None:
             self._loop.close()
             self._loop = None
+        self.flush_history()
         self.cache.close()
         self.meta.close()

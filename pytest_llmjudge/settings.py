@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -242,8 +243,10 @@ class Settings:
         changes: dict[str, Any] = {}
         for key, raw in values.items():
             if key not in PER_TEST_SETTINGS:
+                close = difflib.get_close_matches(key, PER_TEST_SETTINGS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ConfigError(
-                    f"{source}: unknown option {key!r}; allowed: "
+                    f"{source}: unknown option {key!r}{hint}; allowed: "
                     f"{', '.join(PER_TEST_SETTINGS)}"
                 )
             if raw is None:
@@ -298,7 +301,8 @@ def resolve(
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
     for opt in OPTIONS:
-        if cli.get(opt.name) not in (None, False):
+        # None means not given (flags default to None); 0 and False are values.
+        if cli.get(opt.name) is not None:
             values[opt.name] = cli[opt.name]
             continue
         raw_ini = ini.get(opt.name)

@@ -92,7 +92,8 @@ class JudgeReport:
         console = Console(file=buf, width=max(40, _width(tr) - 1),
                           force_terminal=markup, no_color=not markup,
                           color_system="standard" if markup else None,
-                          highlight=False, soft_wrap=False)
+                          highlight=False, soft_wrap=False,
+                          markup=False)  # node ids like test_x[a] are not markup
         self.render(console, d)
         for line in buf.getvalue().rstrip("\n").split("\n"):
             tr.write_line(line)

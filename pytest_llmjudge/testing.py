@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -199,6 +200,12 @@ class ScriptedJudgeServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body go out as two writes: without TCP_NODELAY,
+                # Nagle plus the client's delayed ACK stall every reply ~40 ms.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
             def log_message(self, *args: Any) -> None:
                 pass
 
@@ -338,7 +345,7 @@ def _logprobs(content: str, policy: object) -> dict[str, Any] | None:
     tokens = re.findall(r'\w+|[^\w\s]|\s+', content)
     out = []
     for i, t in enumerate(tokens):
-        prev = "".join(tokens[max(0, i - 4):i])
+        prev = "".join(tokens[max(0, i - 6):i])  # '"verdict": "' is 5 tokens
         if t in ("pass", "fail") and "verdict" in prev:
             other = "fail" if t == "pass" else "pass"
             tops = [{"token": t, "logprob": math.log(p)},

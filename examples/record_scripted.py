@@ -1,0 +1,215 @@
+"""Re-record every judge reply of the example suite with the scripted loopback judge.
+
+    python examples/record_scripted.py            # from the repository root
+
+It starts ``pytest_llmjudge.testing.ScriptedJudgeServer`` on 127.0.0.1 with a
+``ScriptedJudge`` whose rules are written for the example rubrics (below),
+deletes the old records, and runs
+
+    pytest examples/ --llmjudge-record-mode=all --llmjudge-cache=off
+        --llmjudge-model=openai/scripted-loopback-judge --llmjudge-api-base=<server>
+
+in a subprocess. No key and no network are needed, and every record names the
+judge that produced it (``scripted-loopback-judge``): these records show how
+the plugin works, they say nothing about how a real model judges the app.
+
+To record against a real model instead (costs a few cents):
+
+    OPENAI_API_KEY=... pytest examples/ --llmjudge-record-mode=all \\
+        --llmjudge-model=openai/gpt-4o-mini
+
+Extra arguments are passed to pytest (e.g. ``-n 2`` or ``-k summarizer``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from pytest_llmjudge.testing import (
+    JudgeRequest,
+    Reply,
+    ScriptedJudge,
+    ScriptedJudgeServer,
+)
+
+HERE = Path(__file__).resolve().parent
+MODEL = "openai/scripted-loopback-judge"
+
+STOP = frozenset(
+    "a an and are as at be by can do does for from had has have how i in is it its "
+    "me my of on or the this to was what where why with you your it's been not".split())
+RUDE = ("obviously", "read the manual", "your fault", "stupid", "whatever", "rtfm")
+INTERNAL = ("zendesk", "jira", "internal", "int-", "escalations board", "dave")
+NEXT_STEP = re.compile(r"\b(click|open|go to|reply here|will reply|within|"
+                       r"acme\.example)\b", re.I)
+OPINION = re.compile(r"\b(great|excellent|unfortunately|should|i think|recommend|"
+                     r"impressive)\b", re.I)
+NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+QUOTED = re.compile(r"(?<!\w)'([^']+)'(?!\w)")
+
+_current = threading.local()  # the request being answered (one per server thread)
+
+
+def _req() -> JudgeRequest:
+    req: JudgeRequest = _current.req
+    return req
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower())
+            if w not in STOP and len(w) > 2}
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s]
+
+
+def _reply_text(output: str) -> str:
+    """The reply in an output: the whole text, or the "reply" field of a JSON ticket."""
+    try:
+        doc = json.loads(output)
+    except ValueError:
+        return output
+    return str(doc.get("reply", output)) if isinstance(doc, dict) else output
+
+
+def answers_question(output: str) -> bool:
+    question = _req().texts.get("input", "")
+    reply = _reply_text(output).lower()
+    handoff = "passed it to" in reply or "support team" in reply
+    return not question or bool(_words(question) & _words(reply)) or handoff
+
+
+def faithful(output: str) -> bool:
+    source = _req().texts.get("context", "")
+    numbers_ok = all(n in source for n in NUMBER.findall(output))
+    names = {w for s in _sentences(output) for w in s.split()[1:] if w[:1].isupper()}
+    return numbers_ok and all(n.strip(".,;:") in source for n in names)
+
+
+def covers_main_point(output: str) -> bool:
+    source = _req().texts.get("context", "")
+    main = _words(_sentences(source)[0]) if source else set()
+    return not main or len(main & _words(output)) >= 0.6 * len(main)
+
+
+def priority(output: str) -> bool:
+    try:
+        return json.loads(output).get("priority") == "high"
+    except (ValueError, AttributeError):
+        return False
+
+
+def mentions(description: str, output: str) -> bool:
+    """Default rule: every 'quoted phrase' and number in the criterion appears."""
+    low = output.lower()
+    return all(q.lower() in low for q in QUOTED.findall(description)) and all(
+        n in output for n in NUMBER.findall(description))
+
+
+RULES = {
+    "answers_question": answers_question,
+    "reply_answers": answers_question,
+    "polite": lambda out: not any(r in out.lower() for r in RUDE),
+    "no_internal_details": lambda out: not any(i in out.lower() for i in INTERNAL),
+    "next_step": lambda out: bool(NEXT_STEP.search(out)),
+    "concise": lambda out: len(out.split()) < 120,
+    "faithful": faithful,
+    "covers_main_point": covers_main_point,
+    "no_opinions": lambda out: not OPINION.search(out),
+    "empathy": lambda out: bool(re.search(r"\b(sorry|apologi[sz]e|understand)\b",
+                                          out, re.I)),
+    "timeline": lambda out: bool(re.search(r"\d+(-\d+)? (business )?days", out)),
+    "priority": priority,
+}
+
+
+def conciseness_level(output: str) -> int:
+    source = _req().texts.get("context", "")
+    if not covers_main_point(output):
+        return 1
+    ratio = len(output.split()) / max(1, len(source.split()))
+    return 5 if ratio <= 1 / 3 else 4 if ratio <= 2 / 3 else 3 if ratio <= 0.8 else 2
+
+
+def preference(text: str) -> float:
+    """Which of two responses is better (higher wins; equal is a tie)."""
+    source = _req().texts.get("context")
+    if source:  # summaries: main point, outcome and detail, less length
+        sents = _sentences(source)
+        weights = {s: 3.0 if i == 0 else 2.0 if i == len(sents) - 1 else 1.0
+                   for i, s in enumerate(sents)}
+        covered = sum(w for s, w in weights.items() if s in text)
+        return covered - 0.02 * len(text.split())
+    # support replies: steps, a greeting, a next step, concrete facts; never rude
+    score = len(re.findall(r"^\d+\.", text, re.M)) + bool(re.match(r"Hi\b", text))
+    score += bool(NEXT_STEP.search(text)) + bool(NUMBER.search(text))
+    score += answers_question(text)
+    return score - 5.0 * any(r in text.lower() for r in RUDE)
+
+
+def _found(words: tuple[str, ...], output: str) -> str:
+    return ", ".join(repr(w) for w in words if w in output.lower())
+
+
+# Why a criterion failed, for the failure message (the scripted judge's "reasoning").
+WHY_NOT = {
+    "answers_question": lambda out: "the reply does not mention what the customer "
+    "asked about and does not hand the question on",
+    "polite": lambda out: f"the reply talks down to the customer ({_found(RUDE, out)})",
+    "no_internal_details": lambda out: "the reply exposes internal details "
+    f"({_found(INTERNAL, out)})",
+    "next_step": lambda out: "the reply gives no concrete next step",
+    "concise": lambda out: f"the reply is {len(out.split())} words long",
+}
+
+
+class ExampleJudge(ScriptedJudge):
+    """``ScriptedJudge`` whose rules may read the whole request (input, context)."""
+
+    def __call__(self, req: JudgeRequest) -> Reply:
+        _current.req = req
+        reply = super().__call__(req)
+        if isinstance(reply, dict):
+            for item in reply.get("criteria", []):
+                why = WHY_NOT.get(item["name"])
+                if item["verdict"] == "fail" and why is not None:
+                    item["reasoning"] = why(req.output)
+        return reply
+
+    def truth(self, name: str, description: str, output: str) -> bool:
+        rule = RULES.get(name)
+        return bool(rule(output)) if rule else mentions(description, output)
+
+
+def main(argv: list[str]) -> int:
+    records = sorted((HERE / "tests").glob("**/llmjudge_records/*.json"))
+    for path in records:  # "all" re-records; stale entries must not linger
+        path.unlink()
+    policy = ExampleJudge(prefer=preference, levels=conciseness_level,
+                          confidence=0.95)
+    with ScriptedJudgeServer(policy) as server, \
+            tempfile.TemporaryDirectory(prefix="llmjudge-record-") as tmp:
+        env = {**os.environ, "LLMJUDGE_API_KEY": "scripted-judge-needs-no-key"}
+        cmd = [sys.executable, "-m", "pytest", str(HERE),
+               "--llmjudge-record-mode=all", "--llmjudge-cache=off",
+               # a fresh cache folder: no judge statistics learned elsewhere
+               f"--llmjudge-cache-dir={tmp}",
+               f"--llmjudge-model={MODEL}", f"--llmjudge-api-base={server.base_url}",
+               "-p", "no:cacheprovider", *argv]
+        print("+", " ".join(cmd), flush=True)
+        rc = subprocess.call(cmd, env=env)
+        print(f"scripted judge answered {server.calls} calls; records in "
+              f"{HERE / 'tests' / 'llmjudge_records'}")
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,192 @@
+"""Provider faults: bounded retries, then a judge error naming the cause; never a
+verdict decided by one failing presentation."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+
+import pytest
+
+from pytest_llmjudge._client import _delay, classify
+from pytest_llmjudge.testing import (
+    Fault,
+    JudgeRequest,
+    ScriptedJudge,
+    ScriptedJudgeServer,
+)
+
+
+class FaultsByOutput:
+    """Serves each test's faults (keyed by a word in its output) in arrival order,
+    then answers by the rules; keeps every request's time and what was served."""
+
+    def __init__(self, faults: dict[str, list[Fault]]):
+        self.faults = {k: list(v) for k, v in faults.items()}
+        self.inner = ScriptedJudge(rules={"paris": lambda o: "paris" in o.lower()})
+        self.log: list[tuple[str, float, str]] = []  # (key, time, served)
+        self._lock = threading.Lock()
+
+    def __call__(self, req: JudgeRequest) -> object:
+        key = next((k for k in self.faults if k in req.output), "")
+        with self._lock:
+            fault = self.faults[key].pop(0) if self.faults.get(key) else None
+            self.log.append((key, time.monotonic(), fault.kind if fault else "ok"))
+        return fault if fault is not None else self.inner(req)
+
+    def served(self, key: str) -> list[str]:
+        return [s for k, _, s in self.log if k == key]
+
+
+#: test name -> (output key, faults, expected outcome, words the message must hold)
+CASES = {
+    # One transient fault, one retry allowed: the verdict still comes out right.
+    "timeout_once": ([Fault("timeout", delay=3.0)], "pass", ""),
+    "status500_once": ([Fault("status", 500)], "fail", ""),
+    "refused_drop_once": ([Fault("drop")], "pass", ""),
+    "truncated_once": ([Fault("truncated")], "pass", ""),
+    "empty_once": ([Fault("empty")], "fail", ""),
+    "badjson_once": ([Fault("badjson")], "pass", ""),
+    # Every attempt fails: judge error naming the cause (2 presentations x 2 tries).
+    "timeout_always": ([Fault("timeout", delay=3.0)] * 4, "error", "timeout"),
+    "status500_always": ([Fault("status", 500)] * 4, "error", "server error (500)"),
+    "truncated_always": ([Fault("truncated")] * 4, "error",
+                         "truncated reply: the judge stopped at its token limit"),
+    "empty_always": ([Fault("empty")] * 4, "error", "empty reply"),
+    "badjson_always": ([Fault("badjson")] * 4, "error",
+                       "invalid JSON body in the judge API's reply"),
+    "status429_always": ([Fault("status", 429, retry_after=0.2)] * 4, "error",
+                         "rate limit (429)"),
+}
+
+
+def _output(name: str, outcome: str) -> str:
+    # Outputs that name Paris pass; the others fail.
+    return f"{name}: " + ("Paris is the capital." if outcome != "fail" else "Lyon.")
+
+
+def _tests(port: int) -> str:
+    body = ["from pytest_llmjudge import assert_judged, JudgedAssertionError",
+            "import pytest", "R = 'Names Paris as the capital of France'", ""]
+    for name, (_, outcome, _) in CASES.items():
+        body.append(f"def test_{name}():")
+        call = f"assert_judged({_output(name, outcome)!r}, R)"
+        if outcome == "fail":
+            body += ["    with pytest.raises(JudgedAssertionError):", f"        {call}"]
+        else:
+            body.append(f"    {call}")
+        body.append("")
+    body += [
+        "@pytest.mark.llmjudge(retries=0)",
+        "def test_one_presentation_fails():",
+        "    assert_judged('single_500: Paris is the capital.', R)", "",
+        "def test_rate_limited_once():",
+        "    assert_judged('ratelimit_once: Paris is the capital.', R)", "",
+        f"@pytest.mark.llmjudge(api_base='http://127.0.0.1:{port}/v1')",
+        "def test_connection_refused():",
+        "    assert_judged('refused: Paris is the capital.', R)", "",
+    ]
+    return "\n".join(body)
+
+
+def _section(text: str, test: str) -> str:
+    m = re.search(rf"_{{3,}} (?:ERROR at call of )?{test} _{{3,}}\n(.*?)"
+                  rf"(?=\n_{{3,}} |\n-{{5,}} |\n={{5,}} )", text, re.DOTALL)
+    assert m, f"no failure section for {test}"
+    return m.group(1)
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return int(port)
+
+
+def test_provider_faults(pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
+                         judge_args: list[str]) -> None:
+    faults = {name: f for name, (f, _, _) in CASES.items()}
+    faults["single_500"] = [Fault("status", 500)]
+    faults["ratelimit_once"] = [Fault("status", 429, retry_after=1.0)]
+    policy = FaultsByOutput(faults)
+    judge_server.policy = policy
+    pytester.makepyfile(_tests(_closed_port()))
+    result = pytester.runpytest_subprocess(*judge_args, "-p", "no:randomly",
+                                           "--llmjudge-retries=1",
+                                           "--llmjudge-timeout=1")
+    errors = [n for n, (_, o, _) in CASES.items() if o == "error"]
+    result.assert_outcomes(passed=len(CASES) - len(errors) + 1,
+                           errors=len(errors) + 2)
+    out = result.stdout.str()
+
+    for name, (fs, outcome, words) in CASES.items():
+        served = policy.served(name)
+        if outcome == "error":
+            # Exactly two attempts per presentation: our retries, nobody else's.
+            assert served == [fs[0].kind] * 4, (name, served)
+            sec = _section(out, f"test_{name}")
+            assert "judged: JUDGE ERROR" in sec
+            want = "judge error: judge call failed after 2 attempt(s): " + words
+            assert want in sec, (name, sec)
+            assert f"JUDGE ERROR test_provider_faults.py::test_{name} - " in out
+        else:
+            # One fault, one retry, two good answers: three requests, right verdict.
+            assert sorted(served) == sorted([fs[0].kind, "ok", "ok"]), (name, served)
+
+    # retries=0: one presentation fails, the other answers; no verdict from one.
+    assert sorted(policy.served("single_500")) == ["ok", "status"]
+    sec = _section(out, "test_one_presentation_fails")
+    assert "judged: JUDGE ERROR" in sec
+    assert "judge call failed after 1 attempt(s): server error (500)" in sec
+
+    # 429 with Retry-After: 1 -> the retry came at least a second later.
+    log = [(t, s) for k, t, s in policy.log if k == "ratelimit_once"]
+    assert [s for _, s in log].count("status") == 1
+    assert len(log) == 3
+    t429 = next(t for t, s in log if s == "status")
+    retry = max(t for t, _ in log)
+    assert retry - t429 >= 1.0
+
+    # Nothing listening at the api base.
+    sec = _section(out, "test_connection_refused")
+    assert "judge call failed after 2 attempt(s): connection refused or host " \
+           "unreachable" in sec
+    # Judge errors are errors, not failures.
+    result.stdout.fnmatch_lines(["*JUDGE ERROR*", "*8 errors*"])
+    assert "failed" not in out.splitlines()[-1]
+
+
+def test_backoff_is_bounded_and_jittered() -> None:
+    delays = [_delay(0, None) for _ in range(200)]
+    assert all(0.25 <= d <= 0.5 for d in delays)
+    assert len({round(d, 6) for d in delays}) > 100  # jitter
+    assert all(10.0 <= _delay(10, None) <= 20.0 for _ in range(50))  # capped
+    assert all(2.0 <= _delay(0, 2.0) <= 2.1 for _ in range(50))  # Retry-After
+
+
+def test_classify_reads_the_wrapped_cause() -> None:
+    class InternalServerError(Exception):
+        status_code = 500
+
+    def wrapped(inner: BaseException) -> BaseException:
+        try:
+            try:
+                raise inner
+            except BaseException as e:
+                raise InternalServerError("Connection error.") from e
+        except InternalServerError as outer:
+            return outer
+
+    assert classify(wrapped(ConnectionRefusedError()))[0].startswith(
+        "connection refused")
+    import json
+
+    try:
+        json.loads("{x")
+    except ValueError as e:
+        bad = e
+    assert classify(wrapped(bad))[0] == "invalid JSON body in the judge API's reply"
+    assert classify(InternalServerError("boom")) == ("server error (500)", True)
