@@ -384,7 +384,8 @@ class Judge:
         cache = task.settings.cache
         bypass = cache != "on" and self.session.settings.record_mode is None
         try:
-            stored = None if bypass else self.session.replies.get(key, self.node)
+            stored = None if bypass else self.session.replies.get(key, self.node,
+                                                                 pres.index)
         except RecordMissingError as exc:
             return Vote(**base, error=str(exc)), False
         if stored is not None:

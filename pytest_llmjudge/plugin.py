@@ -148,7 +148,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     if ctx is not None:
         from .report import attach
 
-        attach(report, call, ctx)
+        attach(item, report, call, ctx)
     return report
 
 

@@ -48,18 +48,33 @@ def _load(path: Path) -> dict[str, Any]:
 def _dump(path: Path, entries: dict[str, Any]) -> None:
     """Write atomically: a run interrupted mid-write leaves the old file intact."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Entries are grouped by test, then presentation, so that one test's replies
+    # sit together in a diff; inside an entry keys are sorted.
+    ordered = dict(sorted(entries.items(), key=lambda kv: (
+        str(kv[1].get("test", "")) if isinstance(kv[1], dict) else "",
+        kv[1].get("presentation", 0) if isinstance(kv[1], dict) else 0, kv[0])))
     doc = {"format": FORMAT, "prompt_version": PROMPT_VERSION,
            "note": "Judge replies recorded by pytest-llmjudge; review changes like code.",
-           "entries": entries}
+           "entries": {k: _sorted(v) for k, v in ordered.items()}}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=2, sort_keys=True, ensure_ascii=False)
+            json.dump(_sorted(doc, top=True), f, indent=2, ensure_ascii=False)
             f.write("\n")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _sorted(value: Any, top: bool = False) -> Any:
+    """Sort dict keys recursively, except the (already ordered) entries map."""
+    if isinstance(value, dict):
+        items = sorted(value.items())
+        return {k: (v if top and k == "entries" else _sorted(v)) for k, v in items}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
 
 
 class _Lock:
@@ -120,29 +135,39 @@ class ReplyStore:
             self._files[path] = _load(path)
         return self._files[path]
 
-    def get(self, key: str, rkey: str, node: NodeInfo | None) -> dict[str, Any] | None:
-        if self.mode is not None:
-            path = self.path_for(node)
-            entries = self._entries(path)
-            replay = self.mode == "none" or (self.mode == "once" and self._existed[path])
-            if self.mode != "all":
-                hit = entries.get(rkey)
-                if isinstance(hit, dict) and isinstance(hit.get("reply"), dict):
-                    return dict(hit["reply"])
-            if replay:
-                raise RecordMissingError(
-                    path=str(path), key=rkey, mode=self.mode,
-                    test=node.nodeid if node else "this judgment")
-            if self.mode == "all":
-                return None
-        return self.cache.get(key)
+    def get(self, key: str, rkey: str, node: NodeInfo | None, presentation: int = 0
+            ) -> dict[str, Any] | None:
+        if self.mode is None:
+            return self.cache.get(key)
+        path = self.path_for(node)
+        entries = self._entries(path)
+        replay = self.mode == "none" or (self.mode == "once" and self._existed[path])
+        if self.mode != "all":
+            hit = entries.get(rkey)
+            if isinstance(hit, dict) and isinstance(hit.get("reply"), dict):
+                return dict(hit["reply"])
+        if replay:
+            raise RecordMissingError(
+                path=str(path), key=rkey, mode=self.mode,
+                test=node.nodeid if node else "this judgment")
+        if self.mode == "all":
+            return None
+        # Recording (once on a new file, new_episodes): a reply this machine has
+        # cached is recorded too, or a warm cache would leave the file empty.
+        cached = self.cache.get(key)
+        if cached is not None:
+            self._record(path, rkey, cached, node, presentation)
+        return cached
 
     def put(self, key: str, rkey: str, reply: dict[str, Any], node: NodeInfo | None,
             presentation: int) -> None:
         self.cache.set(key, reply)
         if self.mode in (None, "none"):
             return
-        path = self.path_for(node)
+        self._record(self.path_for(node), rkey, reply, node, presentation)
+
+    def _record(self, path: Path, rkey: str, reply: dict[str, Any],
+                node: NodeInfo | None, presentation: int) -> None:
         entry = {"test": node.nodeid if node else "", "presentation": presentation,
                  "model": reply.get("model"), "reply": reply}
         with _Lock(path):

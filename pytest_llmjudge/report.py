@@ -77,9 +77,11 @@ def register(config: pytest.Config) -> None:
                                       "llmjudge-collector")
 
 
-def attach(report: pytest.TestReport, call: pytest.CallInfo[None],
+def attach(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None],
            ctx: TestContext) -> None:
-    """Put this phase's verdict records on ``report`` (JSON-able only)."""
+    """Put this phase's verdict records on ``report`` (JSON-able only), and the
+    JUnit properties on ``item``: pytest's junitxml reads them from the teardown
+    report, which is built from ``item.user_properties``."""
     from .exceptions import JudgedAssertionError, JudgeOutcomeError
 
     recs = list(ctx.records)
@@ -94,11 +96,10 @@ def attach(report: pytest.TestReport, call: pytest.CallInfo[None],
         return
     report.llmjudge = recs  # type: ignore[attr-defined]
     for r in recs:
-        report.user_properties.append(("llmjudge_outcome", r["outcome"]))
+        item.user_properties.append(("llmjudge_outcome", r["outcome"]))
         if r.get("score") is not None:
-            report.user_properties.append(("llmjudge_score", f"{r['score']:.3f}"))
-        report.user_properties.append(("llmjudge_confidence",
-                                       f"{r['confidence']:.3f}"))
+            item.user_properties.append(("llmjudge_score", f"{r['score']:.3f}"))
+        item.user_properties.append(("llmjudge_confidence", f"{r['confidence']:.3f}"))
 
 
 def teststatus(report: pytest.TestReport) -> tuple[str, str, Any] | None:

@@ -59,8 +59,9 @@ class _Replies:
     def __init__(self, store: ReplyStore):
         self.store = store
 
-    def get(self, keys: tuple[str, str], node: NodeInfo | None) -> dict[str, Any] | None:
-        return self.store.get(keys[0], keys[1], node)
+    def get(self, keys: tuple[str, str], node: NodeInfo | None, presentation: int = 0
+            ) -> dict[str, Any] | None:
+        return self.store.get(keys[0], keys[1], node, presentation)
 
     def put(self, keys: tuple[str, str], reply: dict[str, Any], node: NodeInfo | None,
             presentation: int) -> None:

@@ -51,13 +51,16 @@ class JudgeReport:
             "outcomes": {o: counts.get(o, 0) for o in OUTCOMES},
             "histogram": [{"from": lo, "to": min(hi, 1.0), "count": n}
                           for (lo, hi), n in zip(BINS, hist)],
-            "flaky": [{"nodeid": r["nodeid"], "rubric": r["rubric"],
-                       "reason": r.get("flaky_reason") or ""}
-                      for r in recs if r.get("flaky")],
+            # Sorted on content, not arrival: -n 0 and -n 2 print the same.
+            "flaky": sorted(({"nodeid": r["nodeid"], "rubric": r["rubric"],
+                              "reason": r.get("flaky_reason") or ""}
+                             for r in recs if r.get("flaky")),
+                            key=lambda x: (x["nodeid"], x["rubric"], x["reason"])),
             "lowest_passes": sorted(
                 ({"nodeid": r["nodeid"], "rubric": r["rubric"],
                   "confidence": r["confidence"]} for r in recs
-                 if r["outcome"] == "pass"), key=lambda x: x["confidence"])[:5],
+                 if r["outcome"] == "pass"),
+                key=lambda x: (x["confidence"], x["nodeid"], x["rubric"]))[:5],
             "calls": int(c["calls"]),
             "cache_hits": int(c["cache_hits"]),
             "screened": int(c["screened"]),
@@ -74,7 +77,8 @@ class JudgeReport:
                 f"{', '.join(parts) or 'none'}{flaky}")
 
     def usage_line(self, d: dict[str, Any]) -> str:
-        cost = f"${d['cost']:.4f}" if d["cost"] is not None else "cost unknown"
+        cost = ("no cost" if not d["calls"] else f"${d['cost']:.4f}"
+                if d["cost"] is not None else "cost unknown")
         return (f"judge calls: {d['calls']} made, {d['cache_hits']} served from "
                 f"cache/records, {d['screened']} screened; {d['tokens']:,} tokens; "
                 f"{cost}; peak {d['peak_in_flight']} in flight")
@@ -89,17 +93,19 @@ class JudgeReport:
 
         buf = io.StringIO()
         markup = bool(getattr(tr, "hasmarkup", False))
+        # soft_wrap: a node id is one long word; rich would break it (or the
+        # line before it) at the width. Long lines wrap in the terminal instead,
+        # as pytest's own lines do.
         console = Console(file=buf, width=max(40, _width(tr) - 1),
                           force_terminal=markup, no_color=not markup,
                           color_system="standard" if markup else None,
-                          highlight=False, soft_wrap=False,
+                          highlight=False, soft_wrap=True,
                           markup=False)  # node ids like test_x[a] are not markup
         self.render(console, d)
         for line in buf.getvalue().rstrip("\n").split("\n"):
-            tr.write_line(line)
+            tr.write_line(line.rstrip())
 
     def render(self, console: Any, d: dict[str, Any]) -> None:
-        from rich.table import Table
         from rich.text import Text
 
         style = {"pass": "green", "fail": "red", "inconclusive": "yellow",
@@ -120,31 +126,29 @@ class JudgeReport:
             console.print("confidence:")
             for h in d["histogram"]:
                 bar = "#" * max(1 if h["count"] else 0, round(20 * h["count"] / top))
-                lo = "<0.5 " if h["from"] == 0.0 else f"{h['from']:.1f}-"
-                hi = "" if h["from"] == 0.0 else f"{h['to']:.1f}"
-                console.print(f"  {lo}{hi:<4} {h['count']:>4} {bar}")
+                label = "<0.5" if h["from"] == 0.0 else f"{h['from']:.1f}-{h['to']:.1f}"
+                console.print(f"  {label:<7} {h['count']:>4} {bar}".rstrip())
         if d["flaky"]:
-            t = Table(title=None, show_header=True, header_style="bold", box=None,
-                      pad_edge=False)
-            t.add_column("flaky verdict", overflow="fold")
-            t.add_column("why", overflow="fold")
+            console.print(Text("flaky verdicts:", style="yellow"))
             for f in d["flaky"]:
-                t.add_row(f["nodeid"], f["reason"])
-            console.print(t)
+                console.print(f"  {f['nodeid']}  ({f['rubric']})")
+                console.print(f"      why: {f['reason']}")
         if d["lowest_passes"] and self.verbosity >= 0:
             console.print("lowest-confidence passes:")
             for p in d["lowest_passes"][:3 if self.verbosity == 0 else 5]:
-                console.print(f"  {p['confidence']:.2f}  {p['nodeid']}  ({p['rubric']})",
-                              overflow="fold")
+                console.print(f"  {p['confidence']:.2f}  {p['nodeid']}  ({p['rubric']})")
         if self.verbosity > 0:
-            t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-            for col in ("test", "outcome", "confidence", "samples", "source"):
-                t.add_column(col, overflow="fold")
-            for r in self.state.records:
-                t.add_row(r["nodeid"], Text(r["outcome"], style=style[r["outcome"]]),
-                          f"{r['confidence']:.2f}", str(len(r.get("votes", []))),
-                          "cache" if r.get("cached") else f"{r.get('calls', 0)} calls")
-            console.print(t)
+            # Fixed-width columns, node id last: nothing is cut or folded.
+            console.print(Text(f"{'outcome':<12}  conf  votes  {'source':<9}  test",
+                               style="bold"))
+            for r in sorted(self.state.records, key=lambda r: (r["nodeid"],
+                                                               r.get("seq", 0))):
+                # "stored": every reply came from the cache or the records.
+                src = "stored" if r.get("cached") else f"{r.get('calls', 0)} calls"
+                console.print(Text.assemble(
+                    (f"{r['outcome']:<12}", style[r["outcome"]]),
+                    f"  {r['confidence']:.2f}  {len(r.get('votes', [])):>5}  "
+                    f"{src:<9}  {r['nodeid']}"))
         b = self.state.baseline
         if b is not None:
             console.print(
@@ -154,11 +158,10 @@ class JudgeReport:
                 f"regressions), {len(b['new'])} new, {len(b['missing'])} missing")
             for r in b["regressions"]:
                 console.print(Text(f"  REGRESSED {r['nodeid']} ({r['rubric']}): "
-                                   f"{r['was']} -> {r['now']}", style="red"),
-                              overflow="fold")
+                                   f"{r['was']} -> {r['now']}", style="red"))
             for r in b["became_flaky"] + b["became_inconclusive"]:
                 console.print(Text(f"  doubt     {r['nodeid']} ({r['rubric']}): "
                                    f"{r['was']} -> {r['now']}"
                                    + (f", {r['flaky_reason']}" if r.get("flaky_reason")
-                                      else ""), style="yellow"), overflow="fold")
+                                      else ""), style="yellow"))
         console.print(self.usage_line(d))
