@@ -153,6 +153,9 @@ def run(items: int, error: float, bias: float, seed: int,
             if name.startswith("adaptive"):  # a suite's first run: the prior only
                 warm = score(name + " [first run]",
                              judge_stream(judge, outputs(items // 2, seed + 100, "w")))
+                # Agreement learned in a run is used from the next run on.
+                judge.session.close()
+                judge = make_judge(server.base_url, Path(tmp) / f"s{k}", **over)
             res = score(name, judge_stream(judge, outputs(items, seed, "m")))
             judge.session.close()
             rows.append((res, warm))

@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
             judge = make_judge(server.base_url, Path(tmp) / f"j{k}")
             if not args.cold:
                 judge_stream(judge, outputs(args.items, args.seed + 50 + k, f"w{k}"))
+                # Agreement learned in a run is used from the next run on.
+                judge.session.close()
+                judge = make_judge(server.base_url, Path(tmp) / f"j{k}")
             res = judge_stream(judge, outputs(args.items, args.seed + k, f"m{k}"))
             a_hat = judge.session.accuracy(MODEL, "criteria")
             judge.session.close()

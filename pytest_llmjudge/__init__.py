@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .exceptions import BudgetExceededError as BudgetExceededError
     from .exceptions import ConfigError as ConfigError
     from .exceptions import JudgeCallError as JudgeCallError
+    from .exceptions import JudgeNotConfiguredError as JudgeNotConfiguredError
     from .exceptions import JudgedAssertionError as JudgedAssertionError
     from .exceptions import JudgeOutcomeError as JudgeOutcomeError
     from .exceptions import JudgeParseError as JudgeParseError
@@ -41,6 +42,7 @@ _WHERE = {
     "BudgetExceededError": "exceptions",
     "ConfigError": "exceptions",
     "JudgeCallError": "exceptions",
+    "JudgeNotConfiguredError": "exceptions",
     "JudgedAssertionError": "exceptions",
     "JudgeOutcomeError": "exceptions",
     "JudgeParseError": "exceptions",

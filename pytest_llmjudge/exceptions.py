@@ -18,6 +18,11 @@ class ConfigError(LLMJudgeError, ValueError):
     """A setting, marker argument or call argument is wrong; says what to change."""
 
 
+class JudgeNotConfiguredError(ConfigError):
+    """No judge model is configured: the test errors (a setup problem), it does not
+    fail (nothing was judged)."""
+
+
 class RubricError(ConfigError):
     """A rubric cannot be used as given (empty, duplicate names, bad file)."""
 

@@ -32,6 +32,7 @@ from .exceptions import (
     BudgetExceededError,
     ConfigError,
     JudgeCallError,
+    JudgeNotConfiguredError,
     JudgeParseError,
     RecordMissingError,
 )
@@ -290,7 +291,7 @@ class Judge:
         if reason is not None:
             verdict = self._screened(task, reason, ident)
         elif not task.settings.models and self.session.settings.record_mode != "none":
-            raise ConfigError(NO_MODEL)
+            raise JudgeNotConfiguredError(NO_MODEL)
         else:
             if task.settings.min_kappa is not None:
                 from .calibration import vouch  # raises UntrustedJudgeError
@@ -332,7 +333,7 @@ class Judge:
             good = [v for v in votes if not v.error]
             if errors and len(good) < s.min_samples:
                 return _ModelResult(model, votes, None, usage, errors[0].error, fresh)
-            a = self.session.accuracy(model, task.kind)
+            a = self.session.accuracy(model, task.kind, self.node)
             decision = self._decide(task, good, a)
             if decision.outcome != "inconclusive" and \
                     decision.confidence >= s.min_confidence or len(votes) >= s.max_samples:
@@ -384,8 +385,8 @@ class Judge:
         cache = task.settings.cache
         bypass = cache != "on" and self.session.settings.record_mode is None
         try:
-            stored = None if bypass else self.session.replies.get(key, self.node,
-                                                                 pres.index)
+            stored = None if bypass else self.session.replies.get(
+                key, self.node, pres.index, model, task.kind)
         except RecordMissingError as exc:
             return Vote(**base, error=str(exc)), False
         if stored is not None:
@@ -398,7 +399,8 @@ class Judge:
         except (JudgeCallError, JudgeParseError, BudgetExceededError) as exc:
             return Vote(**base, error=str(exc)), True
         if not (bypass and cache == "off"):
-            self.session.replies.put(key, reply.to_json(), self.node, pres.index)
+            self.session.replies.put(key, reply.to_json(), self.node, pres.index,
+                                     model, task.kind)
         return self._to_vote(task, pres, reply, base, cached=False), True
 
     async def _call(self, task: Task, model: str, pres: Presentation, index: int,
@@ -425,7 +427,9 @@ class Judge:
                     if fmt is None or exc.cause != "response_format unsupported":
                         raise
                     # The provider refused structured output: ask in plain text
-                    # (the reply is still parsed strictly).
+                    # (the reply is still parsed strictly). The refused request
+                    # was a call too.
+                    usage.calls += 1
                     self.session.disable_format(model)
                     reply = await complete(
                         model=model, api_base=s.api_base, api_key=s.api_key,
@@ -546,7 +550,7 @@ class Judge:
             for (m, d), x in zip(ds, answers, strict=True):
                 if x == "inconclusive":
                     continue  # an undecided member abstains
-                a = self.session.accuracy(m, task.kind)
+                a = self.session.accuracy(m, task.kind, self.node)
                 w = math.log(a / (1.0 - a)) * d.confidence  # confidence is in [0.5, 1]
                 lo += w if x == top[0] else -w
             conf = max(0.5, 1.0 / (1.0 + math.exp(-lo)))

@@ -134,6 +134,8 @@ def markdown(state: RunState) -> str:
             lines.append(f"- **{title}**: {len(rows)}")
             lines += [f"  - `{r['nodeid']}` ({_cell(r['rubric'])}): {r.get('was')} → "
                       f"{r.get('now', 'gone')}" for r in rows[:20]]
+    if state.gate:
+        lines += ["", f"**{state.gate}**"]
     lines += ["", rep.usage_line(d), ""]
     return "\n".join(lines)
 
@@ -142,26 +144,41 @@ def _cell(text: object) -> str:
     return " ".join(str(text or "").split()).replace("|", "\\|")[:300]
 
 
+def _path(config: pytest.Config, value: str) -> Path:
+    """A path flag's value: absolute, or from where pytest was started (as
+    ``--junitxml`` is), not from the rootdir."""
+    p = Path(value)
+    return p if p.is_absolute() else config.invocation_params.dir / p
+
+
 def write_outputs(config: pytest.Config, settings: Settings, state: RunState,
                   session: pytest.Session) -> None:
     from .report import json_default
 
-    root = config.rootpath
+    failing = session.exitstatus == pytest.ExitCode.OK
     if settings.baseline:
-        base = load_baseline(root / settings.baseline)
+        base = load_baseline(_path(config, settings.baseline))
         if base is not None:
             state.baseline = compare_baseline(base, state.records)
-            if settings.fail_on_regression and state.baseline["regressions"] and \
-                    session.exitstatus == pytest.ExitCode.OK:
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            n = len(state.baseline["regressions"])
+            if settings.fail_on_regression and n:
+                state.gate = (f"--llmjudge-fail-on-regression: {n} verdict(s) regressed "
+                              "from pass to fail against the baseline; the run fails")
+        elif settings.fail_on_regression:
+            # A gate that cannot compare must not open silently.
+            state.gate = (f"--llmjudge-fail-on-regression: the baseline "
+                          f"{settings.baseline} is unusable (see the warning), so "
+                          "regressions cannot be ruled out; the run fails")
+        if state.gate and failing:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if settings.report:
-        json_default(root / settings.report, report_doc(state))
+        json_default(_path(config, settings.report), report_doc(state))
     if not state.records and not settings.markdown:
         return
     md = markdown(state) if (settings.markdown or os.environ.get(
         "GITHUB_STEP_SUMMARY")) else ""
     if settings.markdown:
-        p = root / settings.markdown
+        p = _path(config, settings.markdown)
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(md, encoding="utf-8")
     step = os.environ.get("GITHUB_STEP_SUMMARY")

@@ -16,6 +16,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .cache import ReplyCache
@@ -32,20 +33,34 @@ class RecordWarning(UserWarning):
     """A records file could not be read; it is treated as empty."""
 
 
-def _load(path: Path) -> dict[str, Any]:
+def _load(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(entries, judge_stats) of a records file; empty when missing or unreadable."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return {}
+        return {}, {}
     except (OSError, ValueError) as exc:
         warnings.warn(RecordWarning(f"records file {path} is unreadable ({exc}); "
                                     "treating it as empty"), stacklevel=2)
-        return {}
+        return {}, {}
     entries = data.get("entries") if isinstance(data, dict) else None
-    return entries if isinstance(entries, dict) else {}
+    if not isinstance(entries, dict):
+        warnings.warn(RecordWarning(f"records file {path} has no 'entries' object; "
+                                    "treating it as empty"), stacklevel=2)
+        return {}, {}
+    stats = data.get("judge_stats")
+    return entries, stats if isinstance(stats, dict) else {}
 
 
-def _dump(path: Path, entries: dict[str, Any]) -> None:
+def _stat_pair(value: Any) -> tuple[float, float] | None:
+    try:
+        agree, pairs = float(value["agree"]), float(value["pairs"])
+    except (TypeError, KeyError, ValueError):
+        return None
+    return (agree, pairs) if 0 <= agree <= pairs else None
+
+
+def _dump(path: Path, entries: dict[str, Any], stats: dict[str, Any]) -> None:
     """Write atomically: a run interrupted mid-write leaves the old file intact."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # Entries are grouped by test, then presentation, so that one test's replies
@@ -55,7 +70,10 @@ def _dump(path: Path, entries: dict[str, Any]) -> None:
         kv[1].get("presentation", 0) if isinstance(kv[1], dict) else 0, kv[0])))
     doc = {"format": FORMAT, "prompt_version": PROMPT_VERSION,
            "note": "Judge replies recorded by pytest-llmjudge; review changes like code.",
-           "entries": {k: _sorted(v) for k, v in ordered.items()}}
+           "entries": {k: _sorted(v) for k, v in ordered.items()},
+           # The agreement statistics the recording run judged with: replaying
+           # with them gives the recorded verdicts on any machine.
+           "judge_stats": stats}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -103,14 +121,18 @@ class ReplyStore:
     """Where replies come from: records (per mode), then the cache."""
 
     def __init__(self, cache: ReplyCache, mode: str | None, record_dir: str | None,
-                 rootdir: Path, started: float | None = None):
+                 rootdir: Path, started: float | None = None,
+                 stats: Callable[[str, str], tuple[float, float]] | None = None):
         self.cache = cache
+        self._run_stats = stats  # the session's frozen (agree, pairs) per judge
+        self._stats: dict[Path, dict[str, Any]] = {}
         self.mode = mode
         self.record_dir = record_dir
         self.rootdir = rootdir
         self._files: dict[Path, dict[str, Any]] = {}
         self._existed: dict[Path, bool] = {}
         self._paths: dict[str | None, Path] = {}
+        self._fresh: dict[Path, set[str]] = {}  # stats keys "all" has rewritten
         # "once" asks whether a file existed before this run; under xdist another
         # worker may have created it since, so compare with the run's start time.
         self.started = time.time() if started is None else started
@@ -132,11 +154,22 @@ class ReplyStore:
                 self._existed[path] = path.stat().st_mtime < self.started
             except OSError:
                 self._existed[path] = False
-            self._files[path] = _load(path)
+            self._files[path], self._stats[path] = _load(path)
         return self._files[path]
 
-    def get(self, key: str, rkey: str, node: NodeInfo | None, presentation: int = 0
-            ) -> dict[str, Any] | None:
+    def stats(self, node: NodeInfo | None, model: str, kind: str
+              ) -> tuple[float, float] | None:
+        """The agreement statistics recorded with this test's records file, if
+        replies are replayed from it (None: use the run's own)."""
+        if self.mode is None or self.mode == "all":
+            return None
+        path = self.path_for(node)
+        self._entries(path)
+        stats = self._stats[path]
+        return _stat_pair(stats.get(f"{model}:{kind}")) or _stat_pair(stats.get(kind))
+
+    def get(self, key: str, rkey: str, node: NodeInfo | None, presentation: int = 0,
+            model: str = "", kind: str = "") -> dict[str, Any] | None:
         if self.mode is None:
             return self.cache.get(key)
         path = self.path_for(node)
@@ -156,22 +189,36 @@ class ReplyStore:
         # cached is recorded too, or a warm cache would leave the file empty.
         cached = self.cache.get(key)
         if cached is not None:
-            self._record(path, rkey, cached, node, presentation)
+            self._record(path, rkey, cached, node, presentation, model, kind)
         return cached
 
     def put(self, key: str, rkey: str, reply: dict[str, Any], node: NodeInfo | None,
-            presentation: int) -> None:
+            presentation: int, model: str = "", kind: str = "") -> None:
         self.cache.set(key, reply)
         if self.mode in (None, "none"):
             return
-        self._record(self.path_for(node), rkey, reply, node, presentation)
+        self._record(self.path_for(node), rkey, reply, node, presentation, model, kind)
 
     def _record(self, path: Path, rkey: str, reply: dict[str, Any],
-                node: NodeInfo | None, presentation: int) -> None:
+                node: NodeInfo | None, presentation: int, model: str, kind: str
+                ) -> None:
         entry = {"test": node.nodeid if node else "", "presentation": presentation,
                  "model": reply.get("model"), "reply": reply}
         with _Lock(path):
-            current = _load(path)
+            current, stats = _load(path)
             current[rkey] = entry
-            _dump(path, current)
+            if self._run_stats is not None:
+                # Keep statistics already recorded (they decided the entries
+                # there), except when everything is re-recorded.
+                agree, pairs = self._run_stats(model, kind)
+                value = {"agree": agree, "pairs": pairs}
+                for k in (f"{model}:{kind}", kind):
+                    if self.mode == "all" and k not in self._fresh.setdefault(
+                            path, set()):
+                        stats[k] = value
+                        self._fresh[path].add(k)
+                    else:
+                        stats.setdefault(k, value)
+            _dump(path, current, stats)
         self._entries(path)[rkey] = entry
+        self._stats[path] = stats

@@ -38,12 +38,15 @@ class RunState:
     peak_in_flight: int = 0
     workers: int = 0
     baseline: dict[str, list[dict[str, Any]]] | None = None
+    gate: str | None = None  # why --llmjudge-fail-on-regression failed the run
+    notes: list[str] = field(default_factory=list)
 
     def merge(self, out: dict[str, Any]) -> None:
         for k in COUNTERS:
             self.counters[k] += float(out.get("counters", {}).get(k, 0) or 0)
         self.cost_known = self.cost_known or bool(out.get("cost_known"))
         self.peak_in_flight = max(self.peak_in_flight, int(out.get("peak", 0) or 0))
+        self.notes += [n for n in out.get("notes", []) if n not in self.notes]
         self.workers += 1
 
 
@@ -82,13 +85,15 @@ def attach(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[N
     """Put this phase's verdict records on ``report`` (JSON-able only), and the
     JUnit properties on ``item``: pytest's junitxml reads them from the teardown
     report, which is built from ``item.user_properties``."""
-    from .exceptions import JudgedAssertionError, JudgeOutcomeError
+    from .exceptions import JudgedAssertionError, JudgeNotConfiguredError, JudgeOutcomeError
 
     recs = list(ctx.records)
     ctx.records.clear()
     exc = call.excinfo.value if call.excinfo is not None else None
     if isinstance(exc, JudgeOutcomeError):
         report.llmjudge_status = "judge_error"  # type: ignore[attr-defined]
+    elif isinstance(exc, JudgeNotConfiguredError):
+        report.llmjudge_status = "not_configured"  # type: ignore[attr-defined]
     elif isinstance(exc, JudgedAssertionError) and \
             exc.verdict.outcome.value == "inconclusive":
         report.llmjudge_status = "inconclusive"  # type: ignore[attr-defined]
@@ -108,6 +113,8 @@ def teststatus(report: pytest.TestReport) -> tuple[str, str, Any] | None:
         return None
     if status == "judge_error":
         return "error", "E", ("JUDGE ERROR", {"red": True})
+    if status == "not_configured":
+        return "error", "E", ("ERROR", {"red": True})
     return "failed", "?", ("INCONCLUSIVE", {"yellow": True})
 
 
@@ -118,7 +125,8 @@ def finish(session: pytest.Session) -> None:
     holder = config.stash.get(holder_key, None)
     js: JudgeSession | None = holder.built if holder else None
     out = {"counters": dict(js.counters) if js else {}, "cost_known":
-           bool(js and js.cost_known), "peak": js.peak_in_flight if js else 0}
+           bool(js and js.cost_known), "peak": js.peak_in_flight if js else 0,
+           "notes": list(js.notes) if js else []}
     if _is_worker(config):
         config.workeroutput["llmjudge"] = out  # type: ignore[attr-defined]
         return

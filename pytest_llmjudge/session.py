@@ -59,13 +59,13 @@ class _Replies:
     def __init__(self, store: ReplyStore):
         self.store = store
 
-    def get(self, keys: tuple[str, str], node: NodeInfo | None, presentation: int = 0
-            ) -> dict[str, Any] | None:
-        return self.store.get(keys[0], keys[1], node, presentation)
+    def get(self, keys: tuple[str, str], node: NodeInfo | None, presentation: int,
+            model: str, kind: str) -> dict[str, Any] | None:
+        return self.store.get(keys[0], keys[1], node, presentation, model, kind)
 
     def put(self, keys: tuple[str, str], reply: dict[str, Any], node: NodeInfo | None,
-            presentation: int) -> None:
-        self.store.put(keys[0], keys[1], reply, node, presentation)
+            presentation: int, model: str, kind: str) -> None:
+        self.store.put(keys[0], keys[1], reply, node, presentation, model, kind)
 
 
 class JudgeSession:
@@ -82,14 +82,17 @@ class JudgeSession:
         self.cache = ReplyCache(self.cache_dir, settings.cache)
         self.meta = ReplyCache(self.cache_dir / "meta", "on")
         self.replies = _Replies(ReplyStore(self.cache, settings.record_mode,
-                                           settings.record_dir, rootdir, started))
+                                           settings.record_dir, rootdir, started,
+                                           stats=self.stats))
         self._loop: JudgeLoop | None = None
         self.records: list[dict[str, Any]] = []
         self.counters: dict[str, float] = {
             "calls": 0, "cache_hits": 0, "prompt_tokens": 0, "completion_tokens": 0,
             "cost": 0.0, "screened": 0}
         self.cost_known = False
-        self._stats: dict[str, list[float]] = {}
+        self._stats: dict[str, tuple[float, float]] = {}
+        self._learned: dict[str, list[float]] = {}
+        self.notes: list[str] = []  # run-level notes for the summary
         self._formats: dict[str, bool] = {}
         self._seq: dict[str, int] = {}
         # Verdict history to write at close, in one transaction: a write per
@@ -108,23 +111,46 @@ class JudgeSession:
         return self._loop.peak_in_flight if self._loop else 0
 
     # ------------------------------------------------------------ confidence
-    def accuracy(self, model: str, kind: str) -> float:
-        """Estimated per-vote accuracy of this judge, from pooled agreement."""
+    def accuracy(self, model: str, kind: str, node: NodeInfo | None = None) -> float:
+        """Estimated per-vote accuracy of this judge, from pooled agreement.
+
+        Frozen for the run: read once from beside the cache (what earlier runs
+        learned), or from the records file when replies are replayed, so the
+        same replies give the same verdicts whatever the order of completion,
+        the number of xdist workers, or the machine (a fresh clone replays what
+        was recorded). What this run learns is saved at close, for the next run.
+        """
+        recorded = self.replies.store.stats(node, model, kind)
+        if recorded is not None:
+            return accuracy_from_agreement(*recorded)
+        return accuracy_from_agreement(*self.stats(model, kind))
+
+    def stats(self, model: str, kind: str) -> tuple[float, float]:
+        """(agreeing pairs, pairs) learned before this run started."""
         k = f"agreement:{model}:{kind}"
         if k not in self._stats:
             saved = self.meta.get(k) or {}
-            self._stats[k] = [float(saved.get("agree", 0.0)),
-                              float(saved.get("pairs", 0.0))]
-        agree, pairs = self._stats[k]
-        return accuracy_from_agreement(agree, pairs)
+            try:
+                pair = (float(saved.get("agree", 0.0)), float(saved.get("pairs", 0.0)))
+            except (TypeError, ValueError):  # a damaged row: start from the prior
+                pair = (0.0, 0.0)
+            self._stats[k] = pair if min(pair) >= 0 and pair[0] <= pair[1] \
+                else (0.0, 0.0)
+        return self._stats[k]
 
     def learn(self, model: str, kind: str, agree: int, pairs: int) -> None:
+        """Pool a fresh judgment's first-pair agreement (saved at close)."""
         if pairs == 0:
             return
         k = f"agreement:{model}:{kind}"
-        self.accuracy(model, kind)
-        total = self.meta.add(k, {"agree": agree, "pairs": pairs})
-        self._stats[k] = [total.get("agree", 0.0), total.get("pairs", 0.0)]
+        got = self._learned.setdefault(k, [0.0, 0.0])
+        got[0] += agree
+        got[1] += pairs
+
+    def flush_learned(self) -> None:
+        pending, self._learned = self._learned, {}
+        for k, (agree, pairs) in pending.items():
+            self.meta.add(k, {"agree": agree, "pairs": pairs})
 
     # ------------------------------------------------------------ calls, budgets
     def spend_call(self, model: str) -> None:
@@ -150,6 +176,15 @@ class JudgeSession:
             self.counters["cost"] += reply.cost
             if self.settings.max_cost is not None:
                 self.meta.add(f"budget:{self.run_id}", {"cost": reply.cost})
+        elif self.settings.max_cost is not None:
+            # Said in the summary, not warned: this runs on the judge loop's
+            # thread, where a warning (an error under filterwarnings) would
+            # break the judgment instead of reporting the gap.
+            note = (f"--llmjudge-max-cost={self.settings.max_cost} is not enforced for "
+                    f"{reply.model or 'this judge'}: litellm knows no price for it; "
+                    "use --llmjudge-max-calls to bound the run")
+            if note not in self.notes:
+                self.notes.append(note)
 
     def response_format(self, model: str, setting: str, schema: dict[str, Any]
                         ) -> dict[str, Any] | None:
@@ -231,5 +266,6 @@ class JudgeSession:
             self._loop.close()
             self._loop = None
         self.flush_history()
+        self.flush_learned()
         self.cache.close()
         self.meta.close()

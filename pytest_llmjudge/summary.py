@@ -88,6 +88,8 @@ class JudgeReport:
         tr.write_sep("-", "llmjudge summary")
         if self.verbosity < 0:
             tr.write_line(f"{self.headline(d)}; {self.usage_line(d)}")
+            if self.state.gate:
+                tr.write_line(self.state.gate, red=True, bold=True)
             return
         from rich.console import Console
 
@@ -165,3 +167,7 @@ class JudgeReport:
                                    + (f", {r['flaky_reason']}" if r.get("flaky_reason")
                                       else ""), style="yellow"))
         console.print(self.usage_line(d))
+        for note in self.state.notes:
+            console.print(Text(f"note: {note}", style="yellow"))
+        if self.state.gate:
+            console.print(Text(self.state.gate, style="red bold"))

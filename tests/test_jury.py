@@ -49,15 +49,15 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def _jury_confidence(agree: int, dissent: int, nth: int = 1) -> float:
+def _jury_confidence(agree: int, dissent: int, learned: int = 0) -> float:
     """By hand, as split samples get it: each member's decision is a vote worth
     logit(a) (a: the member's accuracy estimated from its agreement), scaled by
     how sure that member was. Each member here saw its two presentations agree
-    at stated confidence 0.95, in the ``nth`` judgment on a fresh cache."""
-    a0 = accuracy_from_agreement(nth - 1, nth - 1)  # its estimate while it judged
-    member = 1 / (1 + math.exp(-2 * _logit(a0) * 0.95))  # 0.981 for the first
-    a1 = accuracy_from_agreement(nth, nth)  # after this judgment's agreeing pair
-    lo = (agree - dissent) * _logit(a1) * member
+    at stated confidence 0.95. ``a`` is frozen for a run: it comes from the
+    ``learned`` agreeing first pairs that earlier runs pooled (0: the prior)."""
+    a = accuracy_from_agreement(learned, learned)
+    member = 1 / (1 + math.exp(-2 * _logit(a) * 0.95))  # 0.981 on the prior
+    lo = (agree - dissent) * _logit(a) * member
     return 1 / (1 + math.exp(-lo))
 
 
@@ -98,14 +98,15 @@ def test_unanimous_jury(pytester: pytest.Pytester,
     # Every member was asked, in both presentation orders, for both tests.
     asked = Counter(str(r.body["model"]) for r in judge_server.requests)
     assert asked == {"judge-a": 4, "judge-b": 4, "judge-c": 4}
-    # Tests run in file order: test_sorry is each member's first judgment.
-    for nth, name, outcome in ((1, "test_sorry", "pass"), (2, "test_rude", "fail")):
+    # Statistics are frozen for the run: both judgments use the prior, whatever
+    # the order they finish in.
+    for name, outcome in (("test_sorry", "pass"), ("test_rude", "fail")):
         r = v[name]
         assert r["outcome"] == outcome
         assert r["model"] == ",".join(JURY)
         assert not r["flaky"]
         assert "jury agreement 100% over 3 judges" in r["warnings"]
-        assert r["confidence"] == pytest.approx(_jury_confidence(3, 0, nth), abs=1e-6)
+        assert r["confidence"] == pytest.approx(_jury_confidence(3, 0), abs=1e-6)
         assert {x["model"] for x in r["votes"]} == set(JURY)
     result.stdout.fnmatch_lines(["*judged: FAIL 0/1 criteria passed*",
                                  "*note: jury agreement 100% over 3 judges*"])
@@ -129,22 +130,30 @@ def test_split_jury_majority_wins_with_less_confidence(
                                      f"openai/judge-b={outcome}, "
                                      f"openai/judge-c={minority}")
     expected = _jury_confidence(2, 1)
-    assert v["test_sorry"]["confidence"] == pytest.approx(expected, abs=1e-6)
-    assert v["test_rude"]["confidence"] == pytest.approx(_jury_confidence(2, 1, 2),
-                                                         abs=1e-6)
+    for name in ("test_sorry", "test_rude"):
+        assert v[name]["confidence"] == pytest.approx(expected, abs=1e-6)
     assert 0.85 < expected < 0.9 < _jury_confidence(3, 0)
-    result.stdout.fnmatch_lines(["*(confidence 0.91, flaky)*",
+    result.stdout.fnmatch_lines([f"*(confidence {expected:.2f}, flaky)*",
                                  "*flaky: jury split: openai/judge-a=fail*",
                                  "*note: jury agreement 67% over 3 judges*"])
 
-    # At the default min_confidence (0.9), on a fresh cache, the first split is
-    # not enough to decide (inconclusive, never a pass); by the second, the
-    # members' agreement statistics have grown and the majority decides.
+    # At the default min_confidence (0.9), on a fresh cache, a 2-1 split is not
+    # enough to decide (inconclusive, never a pass or a fail). The run pools each
+    # member's agreeing pairs; the next run, from the same cache (no new call),
+    # trusts the members more and the majority decides.
     result, v = _run(pytester, judge_server, f"--llmjudge-jury={','.join(JURY)}",
                      "--llmjudge-cache-dir=fresh")
     result.assert_outcomes(failed=2)
-    assert v["test_sorry"]["outcome"] == "inconclusive"
+    assert {r["outcome"] for r in v.values()} == {"inconclusive"}
+    calls = len(judge_server.requests)
+    result, v = _run(pytester, judge_server, f"--llmjudge-jury={','.join(JURY)}",
+                     "--llmjudge-cache-dir=fresh")
+    assert len(judge_server.requests) == calls
+    result.assert_outcomes(passed=1, failed=1)
+    assert v["test_sorry"]["outcome"] == "pass"
     assert v["test_rude"]["outcome"] == "fail"
+    assert v["test_sorry"]["confidence"] == pytest.approx(_jury_confidence(2, 1, 2),
+                                                          abs=1e-6)
     assert _jury_confidence(2, 1, 2) > 0.9
 
 
