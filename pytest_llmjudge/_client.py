@@ -11,9 +11,13 @@ retries are switched off so that a call count means what it says.
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import math
 import os
 import random
+import re
 import sys
+import time
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -101,7 +105,45 @@ def _status(exc: BaseException) -> int | None:
     return code if isinstance(code, int) else None
 
 
+def _header(headers: Any, name: str) -> Any:
+    """``headers[name]``, case-insensitively (a dict, httpx.Headers or the like)."""
+    try:
+        value = headers.get(name)
+        if value is None:
+            value = headers.get(name.title())
+        if value is None and hasattr(headers, "items"):
+            value = next((v for k, v in headers.items()
+                          if isinstance(k, str) and k.lower() == name), None)
+    except Exception:
+        return None
+    return value
+
+
+def _seconds(value: Any, scale: float = 1.0) -> float | None:
+    try:
+        seconds = float(str(value).strip()) * scale
+    except (TypeError, ValueError):
+        return None
+    return seconds if math.isfinite(seconds) else None
+
+
+def _http_date(value: Any) -> float | None:
+    """Seconds from now until an HTTP date (``Retry-After: <date>``)."""
+    try:
+        when = email.utils.parsedate_to_datetime(str(value).strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT
+        from datetime import timezone
+        when = when.replace(tzinfo=timezone.utc)
+    return when.timestamp() - time.time()
+
+
 def _retry_after(exc: BaseException) -> float | None:
+    """The wait a reply asked for: ``retry-after-ms``, else ``Retry-After`` given
+    as seconds or as an HTTP date; capped, never negative."""
     headers: Any = None
     for attr in ("litellm_response_headers", "headers"):
         headers = getattr(exc, attr, None)
@@ -112,14 +154,20 @@ def _retry_after(exc: BaseException) -> float | None:
         headers = getattr(resp, "headers", None)
     if not headers:
         return None
-    try:
-        value = headers.get("retry-after") or headers.get("Retry-After")
-    except Exception:
+    seconds = None
+    ms = _header(headers, "retry-after-ms")
+    if ms is not None:
+        seconds = _seconds(ms, 0.001)
+    if seconds is None:
+        value = _header(headers, "retry-after")
+        if value is None:
+            return None
+        seconds = _seconds(value)
+        if seconds is None:
+            seconds = _http_date(value)
+    if seconds is None:
         return None
-    try:
-        return min(max(float(value), 0.0), _RETRY_AFTER_CAP)
-    except (TypeError, ValueError):
-        return None
+    return min(max(seconds, 0.0), _RETRY_AFTER_CAP)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -132,15 +180,43 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return out
 
 
+#: How litellm and the provider SDKs say no key was given (nothing was sent):
+#: "Missing credentials. Please pass an `api_key` ..." (openai, raised as a
+#: 500), "Missing Anthropic API Key", "Missing Gemini API key" (a connection
+#: error), "The api_key client option must be set ...".
+_NO_KEY = re.compile(
+    r"missing credentials|missing (?:[\w-]+ ){0,3}api[ _-]?key"
+    r"|api_key client option must be set|no (?:api )?key is set", re.IGNORECASE)
+_KEY_VAR = re.compile(r"\b([A-Z][A-Z0-9]*_API_KEY)\b")
+
+
+def _no_key(chain: list[BaseException]) -> str | None:
+    """The cause for a call refused for want of an API key, else None."""
+    for e in chain:
+        text = str(e)
+        if _NO_KEY.search(text):
+            var = next((v for v in _KEY_VAR.findall(text)
+                        if not v.startswith("LLMJUDGE")), "OPENAI_API_KEY")
+            return (f"no API key for the judge: set the provider's key variable "
+                    f"(e.g. {var}) or LLMJUDGE_API_KEY")
+    return None
+
+
 def classify(exc: BaseException) -> tuple[str, bool]:
     """(cause, retryable) for an exception raised by litellm.
 
     litellm reports a refused connection and an unreadable body as a 500
     ``InternalServerError``; the exceptions it wraps say what really happened.
+    A missing API key is reported as a 500 or a connection error too: it is
+    the user's to fix, so it is never retried.
     """
     name = type(exc).__name__
     code = _status(exc)
-    names = [type(e).__name__ for e in _chain(exc)]
+    chain = _chain(exc)
+    names = [type(e).__name__ for e in chain]
+    no_key = _no_key(chain)
+    if no_key is not None:
+        return no_key, False
     if "Timeout" in name or isinstance(exc, asyncio.TimeoutError) or any(
         "Timeout" in n for n in names[1:]
     ):
@@ -252,8 +328,10 @@ async def complete(
         if attempt < retries:
             await asyncio.sleep(_delay(attempt, last.retry_after))
     assert last is not None
+    # Causes are our own words; a detail may quote the provider.
     raise JudgeCallError(
-        f"judge call failed after {retries + 1} attempt(s): {last.cause}: {last.detail}",
+        f"judge call failed after {retries + 1} attempt(s): {last.cause}: "
+        f"{redact(last.detail, api_key)}",
         cause=last.cause, retries=retries,
     )
 
@@ -264,11 +342,51 @@ def _delay(attempt: int, retry_after: float | None) -> float:
     return min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt) * random.uniform(0.5, 1.0)
 
 
+#: Environment variables whose values are secrets (checked on the upper-cased name).
+_SECRET_VAR = re.compile(r"(?:_API_KEY|_TOKEN|_KEY)$|SECRET|PASSWORD|^API_KEY$|^TOKEN$")
+_SECRET_MIN = 8
+#: Secret-shaped text, whatever variable (if any) it came from.
+_SECRET_TEXT = [
+    (re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]{4,}", re.IGNORECASE), "Bearer ***"),
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), "***"),
+    (re.compile(r"\bAIza[0-9A-Za-z_-]{20,}"), "***"),
+    (re.compile(r"([?&](?:api[_-]?)?key=)[^&\s'\"]+", re.IGNORECASE), r"\1***"),
+    (re.compile(r"((?:x-)?api[_-]?key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]{8,}",
+                re.IGNORECASE), r"\1***"),
+]
+
+
+def _env_secrets() -> set[str]:
+    """Values of secret-named environment variables.
+
+    Read at each use (only errors are redacted, so it is cheap): a key set by
+    a fixture or a ``conftest.py`` after start-up is covered too.
+    """
+    out: set[str] = set()
+    for k, v in os.environ.items():
+        if _SECRET_VAR.search(k.upper()) and len(v.strip()) >= _SECRET_MIN:
+            out.add(v.strip())
+            out.add(" ".join(v.split()))  # as quoted in a one-line reason
+    return out
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """``text`` without the judge key, any secret-named environment variable's
+    value, or anything shaped like a key or a bearer token."""
+    secrets = _env_secrets()
+    if secret and len(secret.strip()) >= 4:
+        secrets.add(secret.strip())
+    for value in sorted(secrets, key=len, reverse=True):  # a longer one first
+        if value in text:
+            text = text.replace(value, "***")
+    for pattern, repl in _SECRET_TEXT:
+        text = pattern.sub(repl, text)
+    return text
+
+
 def _short(exc: BaseException, secret: str | None = None) -> str:
-    """A one-line reason; never echoes the key (providers quote it back)."""
-    text = " ".join(str(exc).split())
-    if secret and len(secret) >= 4:
-        text = text.replace(secret, "***")
+    """A one-line reason; never echoes a key (providers quote it back)."""
+    text = redact(" ".join(str(exc).split()), secret)
     return text[:300] or type(exc).__name__
 
 

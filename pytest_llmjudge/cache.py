@@ -79,8 +79,55 @@ def cache_key(parts: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def _private_dir(path: Path) -> None:
-    """Create ``path`` (and any missing parent) private to the user."""
+_TAG_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55"
+#: What the plugin puts in a cache folder before it is tagged (``meta`` may be
+#: made first, by another xdist worker).
+_OUR_SUBDIRS = frozenset({"replies", "meta"})
+#: What diskcache puts in its folder (value files go in two-hex-digit folders).
+_DISKCACHE_FILES = frozenset({"cache.db", "cache.db-wal", "cache.db-shm",
+                              "cache.db-journal"})
+
+
+def _names(path: Path) -> set[str] | None:
+    try:
+        return {e.name for e in os.scandir(path)}
+    except OSError:
+        return None
+
+
+def _tagged(path: Path) -> bool:
+    """``path`` carries the CACHEDIR.TAG pytest-llmjudge writes (not another tool's)."""
+    try:
+        with open(path / "CACHEDIR.TAG", encoding="utf-8", errors="replace") as f:
+            text = f.read(512)
+    except OSError:
+        return False
+    return text.startswith(_TAG_SIGNATURE) and "pytest-llmjudge" in text
+
+
+def _is_ours(path: Path) -> bool:
+    """A cache folder of ours: tagged by us, or holding nothing but our folders."""
+    if _tagged(path):
+        return True
+    names = _names(path)
+    return names is not None and names <= _OUR_SUBDIRS
+
+
+def _is_diskcache(path: Path) -> bool:
+    """A diskcache folder holding nothing but diskcache's files (safe to remove)."""
+    names = _names(path)
+    return names is not None and all(
+        n in _DISKCACHE_FILES or (len(n) == 2 and all(c in "0123456789abcdef" for c in n))
+        for n in names)
+
+
+def _private_dir(path: Path, ours: Any = _is_ours) -> bool:
+    """Create ``path`` (and any missing parent) private to the user.
+
+    An existing folder is made private only if ``ours(path)`` says the plugin
+    owns it: a folder the user points the cache at (the project root, say) is
+    used as given. Returns whether the folder is the plugin's.
+    """
     missing = []
     for p in (path, *path.parents):
         if p.exists():
@@ -88,22 +135,46 @@ def _private_dir(path: Path) -> None:
         missing.append(p)
     for p in reversed(missing):
         p.mkdir(exist_ok=True, mode=0o700)
+    if not (missing or ours(path)):
+        return False
     try:
         os.chmod(path, 0o700)
     except OSError:
         pass
+    return True
 
 
 def _prepare_dir(path: Path) -> None:
-    _private_dir(path)
-    for name, text in (("README.md", _README), (".gitignore", "*\n"),
-                       ("CACHEDIR.TAG", _TAG)):
+    """Create the cache folder; mark it as a cache only if it is the plugin's.
+
+    ``.gitignore`` (``*``) and ``CACHEDIR.TAG`` tell git and backup tools to
+    skip the folder; written into a folder of the user's (``--llmjudge-cache-dir
+    =.``) they would hide the user's own files, so there the cache keeps to its
+    ``replies`` and ``meta`` sub-folders (created private) and marks nothing.
+    """
+    if not _private_dir(path):
+        return
+    # The tag first: another worker that looks in meanwhile sees a folder of ours.
+    for name, text in (("CACHEDIR.TAG", _TAG), (".gitignore", "*\n"),
+                       ("README.md", _README)):
         f = path / name
         if not f.exists():
             try:
                 f.write_text(text, encoding="utf-8")
             except OSError:
                 pass
+
+
+def _remove_replies(path: Path) -> None:
+    """Remove a broken diskcache folder; only its database if the folder is not ours."""
+    if _is_diskcache(path):
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    for name in _DISKCACHE_FILES:
+        try:
+            (path / name).unlink()
+        except OSError:
+            pass
 
 
 class ReplyCache:
@@ -130,15 +201,14 @@ class ReplyCache:
     def _connect(self) -> diskcache.Cache:
         # diskcache would create its folder 0o755 and put large values in
         # sub-folders; keep the folder private and every value in the database.
-        _private_dir(self.directory / "replies")
+        _private_dir(self.directory / "replies", _is_diskcache)
         c = diskcache.Cache(str(self.directory / "replies"), disk=JSONOnlyDisk,
                             timeout=30, size_limit=2**32, disk_min_file_size=2**30)
         c.get("__probe__")  # touch the database so corruption shows here
         return c
 
     def _reset(self) -> None:
-        broken = self.directory / "replies"
-        shutil.rmtree(broken, ignore_errors=True)
+        _remove_replies(self.directory / "replies")
         try:
             self._cache = self._connect()
         except (sqlite3.DatabaseError, OSError) as exc:

@@ -190,3 +190,101 @@ def test_classify_reads_the_wrapped_cause() -> None:
         bad = e
     assert classify(wrapped(bad))[0] == "invalid JSON body in the judge API's reply"
     assert classify(InternalServerError("boom")) == ("server error (500)", True)
+
+
+NO_KEY_TESTS = '''
+from pytest_llmjudge import assert_judged
+
+def test_no_key():
+    assert_judged("Paris is the capital of France.", "Names Paris")
+'''
+
+
+def test_missing_api_key_is_not_retried(
+        pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
+        judge_args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """No key anywhere: litellm raises a 500 'Missing credentials' before sending
+    anything. That is the user's to fix: one attempt, a cause that says what to set."""
+    import os
+
+    for var in list(os.environ):
+        if var.endswith("_API_KEY") or var.startswith("OPENAI_"):
+            monkeypatch.delenv(var)
+    pytester.makepyfile(test_nokey=NO_KEY_TESTS)
+    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-retries=3")
+    result.assert_outcomes(errors=1)
+    sec = _section(result.stdout.str(), "test_no_key")
+    assert "judged: JUDGE ERROR" in sec
+    # "judge call failed:" without "after N attempt(s)": the first failure ended it.
+    assert ("judge error: judge call failed: no API key for the judge: set the "
+            "provider's key variable (e.g. OPENAI_API_KEY) or LLMJUDGE_API_KEY") in sec
+    assert "attempt(s)" not in sec
+    assert judge_server.calls == 0  # nothing was sent
+
+
+def test_classify_missing_credentials() -> None:
+    class AuthenticationError(Exception):
+        status_code = 401
+
+    class APIConnectionError(Exception):
+        status_code = 500
+
+    anthropic = AuthenticationError(
+        "litellm.AuthenticationError: Missing Anthropic API Key - A call is being made "
+        "to anthropic but no key is set either in the environment variables or via "
+        "params. Please set `ANTHROPIC_API_KEY` in your environment vars")
+    assert classify(anthropic) == (
+        "no API key for the judge: set the provider's key variable (e.g. "
+        "ANTHROPIC_API_KEY) or LLMJUDGE_API_KEY", False)
+    try:
+        try:
+            raise ValueError("Missing Gemini API key. Set the GEMINI_API_KEY or "
+                             "GOOGLE_API_KEY environment variable.")
+        except ValueError as e:
+            raise APIConnectionError("litellm.APIConnectionError: boom") from e
+    except APIConnectionError as outer:
+        gemini = outer
+    cause, retryable = classify(gemini)
+    assert not retryable and "(e.g. GEMINI_API_KEY)" in cause
+    # A key that was sent and refused is still an authentication failure.
+    assert classify(AuthenticationError("Incorrect API key provided: ***")) == (
+        "authentication failed (401): check the judge API key", False)
+
+
+class _Exc(Exception):
+    def __init__(self, headers: object = None, response: object = None):
+        super().__init__("rate limited")
+        self.headers = headers
+        self.response = response
+
+
+def test_retry_after_seconds_date_and_ms() -> None:
+    import email.utils
+    import time as _time
+    from types import SimpleNamespace
+
+    import httpx
+
+    from pytest_llmjudge._client import _retry_after
+
+    def date(offset: float) -> str:
+        return email.utils.formatdate(_time.time() + offset, usegmt=True)
+
+    assert _retry_after(_Exc({"retry-after": "7"})) == 7.0
+    assert _retry_after(_Exc({"Retry-After": "2.5"})) == 2.5
+    # An HTTP date: the seconds until then (whole seconds, so within ~1 s).
+    wait = _retry_after(_Exc({"retry-after": date(30)}))
+    assert wait is not None and 28.5 <= wait <= 30.5
+    assert _retry_after(_Exc({"Retry-After": date(-120)})) == 0.0  # already past
+    assert _retry_after(_Exc({"retry-after": date(3600)})) == 60.0  # capped
+    # retry-after-ms is more precise and wins; any spelling of the name.
+    assert _retry_after(_Exc({"retry-after-ms": "1500", "retry-after": "10"})) == 1.5
+    assert _retry_after(_Exc({"Retry-After-Ms": "250"})) == 0.25
+    assert _retry_after(_Exc(httpx.Headers({"RETRY-AFTER-MS": "40"}))) == 0.04
+    assert _retry_after(_Exc(response=SimpleNamespace(
+        headers=httpx.Headers({"Retry-After": date(10)})))) > 8.0
+    # A bad ms value falls back to Retry-After; nonsense is no hint at all.
+    assert _retry_after(_Exc({"retry-after-ms": "soon", "retry-after": "3"})) == 3.0
+    for bad in ("soon", "nan", "inf", ""):
+        assert _retry_after(_Exc({"retry-after": bad})) is None, bad
+    assert _retry_after(_Exc({})) is None
