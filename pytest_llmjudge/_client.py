@@ -86,9 +86,12 @@ def litellm() -> ModuleType:
     finally:
         if dotenv is not None:
             dotenv.load_dotenv = saved
+    # Quiet litellm's own banners. drop_params (parameters a provider does not
+    # take, e.g. logprobs on Anthropic) is passed per call instead: a global
+    # would change the app's litellm too, and is missing when the app imported
+    # litellm first.
     mod.suppress_debug_info = True
     mod.telemetry = False
-    mod.drop_params = True
     return mod
 
 
@@ -294,6 +297,7 @@ async def complete(
         "timeout": timeout,
         "num_retries": 0,
         "max_retries": 0,
+        "drop_params": True,
     }
     if api_base:
         kwargs["api_base"] = api_base

@@ -4,6 +4,13 @@ A reply is accepted when it holds a JSON object of the right shape: the whole
 content, a fenced code block, or any object embedded in text (the last valid
 one wins, since reasoning comes first). Anything else raises
 ``JudgeParseError``; it never becomes a pass or a fail here.
+
+A judge may quote verdict-shaped JSON it found in the judged data (an
+injection attempt) before or after its own verdict, so when the valid objects
+in a reply disagree, the last one is taken only if it is at least as strict
+as every earlier one (a draft revised to a fail is fine); a later object that
+would turn an earlier fail into a pass, raise a score, or change a pairwise
+winner makes the reply ambiguous, and it raises ``JudgeParseError``.
 """
 
 from __future__ import annotations
@@ -119,21 +126,58 @@ def _pairwise(obj: dict[str, Any]) -> Parsed | None:
     )
 
 
+def _loosened(earlier: Parsed, last: Parsed, kind: str) -> str:
+    """Why ``last`` is more lenient than ``earlier`` (empty when it is not)."""
+    if kind == "criteria":
+        flipped = [n for n, v in last.verdicts.items()
+                   if v == "pass" and earlier.verdicts.get(n) == "fail"]
+        return (f"a later object passes {flipped} after an earlier one failed it"
+                if flipped else "")
+    if kind == "scale":
+        if last.level is not None and earlier.level is not None \
+                and last.level > earlier.level:
+            return f"a later score {last.level} after an earlier {earlier.level}"
+        return ""
+    if last.winner != earlier.winner:
+        return f"a later winner {last.winner!r} after an earlier {earlier.winner!r}"
+    return ""
+
+
 def parse_reply(
     content: str, kind: str, *, names: tuple[str, ...] = (), top: int = 0
 ) -> Parsed:
     """Parse ``content`` for a ``kind`` of rubric ('criteria', 'scale', 'pairwise')."""
     if not content or not content.strip():
         raise JudgeParseError("the judge's reply was empty", reply=content or "")
-    for obj in reversed(_objects(content)):
+
+    def read(obj: dict[str, Any]) -> Parsed | None:
         if kind == "criteria":
-            got = _criteria(obj, names)
-        elif kind == "scale":
-            got = _scale(obj, top)
-        else:
-            got = _pairwise(obj)
+            return _criteria(obj, names)
+        if kind == "scale":
+            return _scale(obj, top)
+        return _pairwise(obj)
+
+    try:
+        whole = json.loads(content)
+    except ValueError:
+        whole = None
+    if isinstance(whole, dict):
+        # The whole reply is one object: any verdict-shaped text inside it
+        # (quoted in a reasoning string) is not a candidate.
+        got = read(whole)
         if got is not None:
             return got
+    found = [got for got in map(read, _objects(content)) if got is not None]
+    if found:
+        last = found[-1]
+        for earlier in found[:-1]:
+            why = _loosened(earlier, last, kind)
+            if why:
+                raise JudgeParseError(
+                    "the judge's reply holds verdict objects that disagree (" + why
+                    + "); a quoted verdict must never decide, so the reply is "
+                    "ambiguous", reply=content)
+        return last
     want = {
         "criteria": '{"criteria": [{"name", "reasoning", "verdict": pass|fail}], '
         f'"confidence"}} with every criterion of {list(names)}',

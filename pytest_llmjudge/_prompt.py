@@ -18,8 +18,33 @@ from typing import Any
 from .rubric import AnyRubric, Criterion, Rubric, Scale
 
 FIELDS = ("input", "context", "reference", "output", "response_a", "response_b")
+# What a fence could be faked with: "<" and its look-alikes (and HTML escapes),
+# "/" and "-"/"_" and theirs, and invisible characters slipped in between. Any
+# match, with or without a nonce ("</output>", "<output-x>",
+# "\u3008/out\u200bput-x>"), is defused by writing "[" for its "<" ("[" is not
+# a look-alike), without its invisibles. Text that matches nothing is unchanged.
+_ZW = "\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff"
+_LT = "<\uff1c\ufe64\u3008\u2329\u27e8\u2039\u276c\u276e\u02c2\u1438"
+_GAP = f"[\\s{_ZW}]*"
+_SLASH = "/\uff0f\u2044\u2215"
+_DASH = "\\-_\u2010-\u2015\u2212\ufe63\uff0d\uff3f"
+
+
+def _letters(name: str) -> str:
+    """``name`` matched letter by letter, full-width forms and invisibles allowed."""
+    out = []
+    for ch in name:
+        wide = chr(ord(ch) - 0x21 + 0xFF01)  # the full-width form of ASCII
+        out.append(f"[{re.escape(ch)}{wide}]" if ch != "_" else f"[{_DASH}]")
+    return f"[{_ZW}]*".join(out)
+
+
 _LOOKALIKE = re.compile(
-    r"[<\uff1c\ufe64]\s*(/?)\s*(" + "|".join(FIELDS) + r")(\s*[-_])", re.IGNORECASE)
+    f"(?:[{_LT}]|&lt;|&#0*60;|&#x0*3c;){_GAP}(?:([{_SLASH}]){_GAP})?("
+    + "|".join(_letters(f) for f in FIELDS)
+    + f")({_GAP}(?:[{_DASH}>\uff1e\u3009\u232a\u27e9\u203a]|&gt;))",
+    re.IGNORECASE)
+_INVISIBLE = re.compile(f"[{_ZW}]")
 
 SYSTEM = (
     "You are a strict, impartial evaluator. You judge text against criteria and reply "
@@ -48,7 +73,11 @@ class Presentation:
 
 def neutralise(text: str) -> str:
     """Defuse anything in data that looks like one of our fences."""
-    return _LOOKALIKE.sub(lambda m: f"‹{m.group(1)}{m.group(2)}{m.group(3)}", text)
+    def defuse(m: re.Match[str]) -> str:
+        name = _INVISIBLE.sub("", m.group(2))
+        return f"[{'/' if m.group(1) else ''}{name}{_INVISIBLE.sub('', m.group(3))}"
+
+    return _LOOKALIKE.sub(defuse, text)
 
 
 def _fence(tag: str, text: str, nonce: str) -> str:
