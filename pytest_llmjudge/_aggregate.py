@@ -71,10 +71,19 @@ def _sigmoid(x: float) -> float:
 
 
 def _certainty(p: float | None) -> float:
-    """Scale in [0.5, 1]: how much a vote counts, from the judge's own certainty."""
+    """Scale in [0.5, 1]: how much a vote counts, from the verdict token's
+    probability of "pass" (0 and 1 are both sure; 0.5 is a guess)."""
     if p is None:
         return 1.0
     return 0.5 + 0.5 * min(1.0, max(0.0, abs(2.0 * p - 1.0)))
+
+
+def _stated(c: float | None) -> float:
+    """Scale in [0.5, 1] from the confidence a judge states in its own verdict:
+    below 0.5 it is guessing (half weight), not sure of the opposite."""
+    if c is None:
+        return 1.0
+    return 0.5 + 0.5 * min(1.0, max(0.0, 2.0 * c - 1.0))
 
 
 @dataclass(frozen=True)
@@ -99,21 +108,19 @@ class Evidence:
         return max(p, 1.0 - p)
 
 
-def evidence(signs: Sequence[bool], certainties: Sequence[float | None], a: float
-             ) -> Evidence:
+def evidence(signs: Sequence[bool], weights: Sequence[float], a: float) -> Evidence:
     """Log-odds that the answer is yes: each vote adds ``±logit(a)``, scaled by
-    the judge's own certainty."""
+    the judge's own certainty (``weights``, each in [0.5, 1])."""
     w = math.log(a / (1.0 - a))
-    lo = sum((w if s else -w) * _certainty(c)
-             for s, c in zip(signs, certainties, strict=True))
+    lo = sum((w if s else -w) * c for s, c in zip(signs, weights, strict=True))
     yes = sum(1 for s in signs if s)
     return Evidence(lo, yes, len(signs) - yes)
 
 
-def _vote_certainty(v: Vote, name: str) -> float | None:
+def _vote_certainty(v: Vote, name: str) -> float:
     if name in v.logprob_pass:
-        return v.logprob_pass[name]
-    return v.stated_confidence
+        return _certainty(v.logprob_pass[name])
+    return _stated(v.stated_confidence)
 
 
 @dataclass(frozen=True)
@@ -219,7 +226,7 @@ def _criterion_result(c: Criterion, ev: Evidence, votes: Sequence[Vote]
 def decide_scale(rubric: Scale, votes: Sequence[Vote], a: float) -> Decision:
     good = [v for v in votes if v.error is None and v.level is not None]
     signs = [int(v.level or 0) >= rubric.pass_level for v in good]
-    ev = evidence(signs, [v.stated_confidence for v in good], a)
+    ev = evidence(signs, [_stated(v.stated_confidence) for v in good], a)
     levels = [int(v.level or 0) for v in good]
     mean = sum(levels) / len(levels) if levels else None
     ag, pr = agreement_pairs(good, signs)
@@ -243,10 +250,10 @@ def decide_scale(rubric: Scale, votes: Sequence[Vote], a: float) -> Decision:
 def decide_pairwise(votes: Sequence[Vote], a: float, mode: str) -> Decision:
     """``mode``: 'compare' (3-way), 'better' (A beats B) or 'not_worse' (A >= B)."""
     good = [v for v in votes if v.error is None and v.winner is not None]
-    cert = [v.stated_confidence for v in good]
+    cert = [_stated(v.stated_confidence) for v in good]
     winners = [str(v.winner) for v in good]
     w = math.log(a / (1.0 - a))
-    weight = {k: sum(w * _certainty(c)
+    weight = {k: sum(w * c
                      for x, c in zip(winners, cert, strict=True) if x == k)
               for k in ("A", "B", "tie")}
     ranked = sorted(weight.items(), key=lambda kv: kv[1], reverse=True)

@@ -294,7 +294,7 @@ class Judge:
             raise JudgeNotConfiguredError(NO_MODEL)
         else:
             if task.settings.min_kappa is not None:
-                from .calibration import vouch  # raises UntrustedJudgeError
+                from ._trust import vouch  # raises UntrustedJudgeError
 
                 task = vouch(self, task, ident)
             # Replay-only runs (record mode none) need no model: a fresh clone
@@ -317,7 +317,11 @@ class Judge:
 
     async def _run_model(self, task: Task, model: str) -> _ModelResult:
         s = task.settings
-        n = s.min_samples
+        # A comparison is always judged in both orders, whatever debias and
+        # min_samples say: one order cannot tell a winner from a position bias.
+        low = max(2, s.min_samples) if task.kind == "pairwise" else s.min_samples
+        most = max(low, s.max_samples)
+        n = low
         votes: list[Vote] = []
         fresh: list[Vote] = []
         usage = _Usage()
@@ -331,14 +335,15 @@ class Judge:
                     fresh.append(v)
             errors = [v for v in votes if v.error]
             good = [v for v in votes if not v.error]
-            if errors and len(good) < s.min_samples:
+            if errors and len(good) < low:
                 return _ModelResult(model, votes, None, usage, errors[0].error, fresh)
             a = self.session.accuracy(model, task.kind, self.node)
             decision = self._decide(task, good, a)
-            if decision.outcome != "inconclusive" and \
-                    decision.confidence >= s.min_confidence or len(votes) >= s.max_samples:
+            settled = decision.outcome != "inconclusive" and \
+                decision.confidence >= s.min_confidence
+            if settled or len(votes) >= most or _hopeless(a):
                 return _ModelResult(model, votes, decision, usage, None, fresh)
-            n = min(s.max_samples, len(votes) + 2)
+            n = min(most, len(votes) + 2)
 
     def _decide(self, task: Task, votes: list[Vote], a: float) -> agg.Decision:
         if task.kind == "criteria":
@@ -350,7 +355,7 @@ class Judge:
         return agg.decide_pairwise(votes, a, task.mode)
 
     def _presentation(self, task: Task, index: int) -> Presentation:
-        p = index if task.settings.debias else 0
+        p = index if task.settings.debias or task.kind == "pairwise" else 0
         if task.kind == "pairwise":
             assert isinstance(task.rubric, Rubric)
             return pairwise(task.rubric, p, a=task.output, b=task.other or "",
@@ -488,7 +493,10 @@ class Judge:
         )
         warnings = list(task.warnings)
         for r in results:
-            if r.fresh and r.decision is not None:
+            # Pool the first pair's agreement only when both of its replies are
+            # new: a cached pair was counted by the run that asked it (raising
+            # max_samples later must not count it again).
+            if r.decision is not None and {0, 1} <= {v.presentation for v in r.fresh}:
                 self.session.learn(r.model, task.kind, r.decision.agree, r.decision.pairs)
         failed = [r for r in results if r.decision is None]
         if failed and len(failed) * 2 >= len(results):
@@ -567,6 +575,12 @@ class Expectation:
     where: str  # file:line of the expect() call
     task: Task
     future: Future[Verdict]
+
+
+def _hopeless(a: float) -> bool:
+    """A judge whose pooled agreement puts it at chance (``a`` = 0.5) adds no
+    evidence with any number of votes: asking more would only spend calls."""
+    return a <= 0.5 + 1e-9
 
 
 def _reply_order(content: str, shown: tuple[str, ...]) -> list[str]:

@@ -99,6 +99,10 @@ def attach(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[N
         report.llmjudge_status = "inconclusive"  # type: ignore[attr-defined]
     if not recs:
         return
+    if report.when == "call" and report.passed and any(
+            r["outcome"] == "inconclusive" for r in recs):
+        # inconclusive=warn let it pass: say so on the test's own line.
+        report.llmjudge_status = "passed_inconclusive"  # type: ignore[attr-defined]
     report.llmjudge = recs  # type: ignore[attr-defined]
     for r in recs:
         item.user_properties.append(("llmjudge_outcome", r["outcome"]))
@@ -109,7 +113,11 @@ def attach(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[N
 
 def teststatus(report: pytest.TestReport) -> tuple[str, str, Any] | None:
     status = getattr(report, "llmjudge_status", None)
-    if report.when != "call" or not report.failed or status is None:
+    if report.when != "call" or status is None:
+        return None
+    if status == "passed_inconclusive" and report.passed:
+        return "passed", "i", ("PASSED (inconclusive)", {"yellow": True})
+    if not report.failed:
         return None
     if status == "judge_error":
         return "error", "E", ("JUDGE ERROR", {"red": True})
