@@ -142,7 +142,7 @@ def settle_expectations(pending: list[Any], error: BaseException | None = None
         try:
             done.append((e, e.future.result()))
         except Exception as exc:  # e.g. a misspelt model: raised once all are in
-            crash = crash or exc
+            crash = crash or _at(exc, e.index, e.where)
     failed, errors, soft = [], [], []
     for e, v in done:
         action = e.task.settings.inconclusive
@@ -159,7 +159,7 @@ def settle_expectations(pending: list[Any], error: BaseException | None = None
             error.add_note(message)
         return
     if crash is not None:
-        raise crash
+        raise crash.with_traceback(None)
     if failed:
         raise JudgedAssertionError(message, failed[0][1])
     if errors:
@@ -173,6 +173,18 @@ def settle_expectations(pending: list[Any], error: BaseException | None = None
         pytest.xfail(_unmet_message(len(items), soft))
     if "skip" in actions:
         pytest.skip(_unmet_message(len(items), soft))
+
+
+def _at(exc: Exception, index: int, where: str) -> Exception:
+    """``exc`` saying which expectation (and its file:line) it came from."""
+    from .exceptions import ConfigError
+
+    if isinstance(exc, ConfigError):
+        try:
+            return type(exc)(f"expectation {index} at {where}: {exc}")
+        except TypeError:  # an exception class with another signature
+            pass
+    return exc
 
 
 def _unmet_message(total: int, unmet: list[tuple[Any, Verdict]]) -> str:

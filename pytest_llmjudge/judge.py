@@ -16,10 +16,10 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _aggregate as agg
 from ._context import active
@@ -55,6 +55,8 @@ NO_MODEL = (
     "call (any litellm model name, e.g. openai/gpt-4o-mini)"
 )
 
+
+T = TypeVar("T")
 
 #: The model named in verdicts replayed from records when no model is configured.
 REPLAYED_MODEL = "(recorded)"
@@ -130,6 +132,7 @@ class Judge:
         """Validate a pointwise judgment (raises at the caller's line)."""
         __tracebackhide__ = True
         try:
+            _check_generated_by(generated_by)
             settings = self._settings(model, options)
             r = as_rubric(rubric)
             thr = check_threshold(threshold) if threshold is not None else (
@@ -151,6 +154,7 @@ class Judge:
                   generated_by: str | None = None, **options: Any) -> Task:
         __tracebackhide__ = True
         try:
+            _check_generated_by(generated_by)
             settings = self._settings(model, options)
             r = as_rubric(rubric if rubric is not None else DEFAULT_COMPARISON)
             if not isinstance(r, Rubric):
@@ -198,8 +202,18 @@ class Judge:
 
     async def acheck(self, output: object, rubric: object, **kwargs: Any) -> Verdict:
         """Async ``check``; shares the process-wide judge loop and limits."""
+        __tracebackhide__ = True
         task = self.task(output, rubric, **kwargs)
-        return await self.session.loop.run_async(self.run(task))
+        return await self._await(self.run(task))
+
+    async def _await(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await on the judge loop; a user mistake found there (a misspelt model)
+        is raised with the caller's line last, as the sync API does."""
+        __tracebackhide__ = True
+        try:
+            return await self.session.loop.run_async(coro)
+        except ConfigError as exc:
+            raise exc.with_traceback(None) from exc.__cause__
 
     def compare(self, a: object, b: object, rubric: object = None, **kwargs: Any
                 ) -> Verdict:
@@ -211,8 +225,10 @@ class Judge:
 
     async def acompare(self, a: object, b: object, rubric: object = None,
                        **kwargs: Any) -> Verdict:
+        """Async ``compare``."""
+        __tracebackhide__ = True
         task = self.pair_task(a, b, rubric, mode="compare", **kwargs)
-        return await self.session.loop.run_async(self.run(task))
+        return await self._await(self.run(task))
 
     def expect(self, output: object, rubric: object = None, *,
                better_than: object = None, at_least_as_good_as: object = None,
@@ -263,19 +279,37 @@ class Judge:
                    ) -> list[Verdict]:
         """Judge many expectations concurrently; items are ``(output, rubric)`` or
         dicts of ``check`` arguments. Returns verdicts in order."""
-        tasks = [self._item_task(it) for it in items]
+        __tracebackhide__ = True
+        tasks = self._item_tasks(items)
         return self.session.loop.run(self._gather(tasks))
 
     async def acheck_many(self, items: Iterable[Mapping[str, Any] | tuple[Any, Any]]
                           ) -> list[Verdict]:
-        tasks = [self._item_task(it) for it in items]
-        return await self.session.loop.run_async(self._gather(tasks))
+        """Async ``check_many``."""
+        __tracebackhide__ = True
+        tasks = self._item_tasks(items)
+        return await self._await(self._gather(tasks))
 
-    def _item_task(self, item: Mapping[str, Any] | tuple[Any, Any]) -> Task:
-        if isinstance(item, tuple):
-            return self.task(*item)
-        kw = dict(item)
-        return self.task(kw.pop("output"), kw.pop("rubric"), **kw)
+    def _item_tasks(self, items: Iterable[Mapping[str, Any] | tuple[Any, Any]]
+                    ) -> list[Task]:
+        __tracebackhide__ = True
+        tasks = []
+        for n, item in enumerate(items):
+            try:
+                if isinstance(item, tuple):
+                    tasks.append(self.task(*item))
+                elif isinstance(item, Mapping) and "output" in item and "rubric" in item:
+                    kw = dict(item)
+                    tasks.append(self.task(kw.pop("output"), kw.pop("rubric"), **kw))
+                else:
+                    raise ConfigError(
+                        "check_many takes (output, rubric) tuples or dicts with "
+                        f"'output' and 'rubric' keys; got {type(item).__name__}")
+            except (ConfigError, TypeError) as exc:
+                # Say which item, and end the traceback at the caller's line.
+                raise type(exc)(f"check_many item {n}: {exc}").with_traceback(
+                    None) from None
+        return tasks
 
     async def _gather(self, tasks: list[Task]) -> list[Verdict]:
         return list(await asyncio.gather(*(self.run(t) for t in tasks)))
@@ -402,7 +436,9 @@ class Judge:
         try:
             reply = await self._call(task, model, pres, index, names, top, usage)
         except (JudgeCallError, JudgeParseError, BudgetExceededError) as exc:
-            return Vote(**base, error=str(exc)), True
+            from ._client import redact  # a reply may quote a secret back
+
+            return Vote(**base, error=redact(str(exc), task.settings.api_key)), True
         if not (bypass and cache == "off"):
             self.session.replies.put(key, reply.to_json(), self.node, pres.index,
                                      model, task.kind)
@@ -581,6 +617,13 @@ def _hopeless(a: float) -> bool:
     """A judge whose pooled agreement puts it at chance (``a`` = 0.5) adds no
     evidence with any number of votes: asking more would only spend calls."""
     return a <= 0.5 + 1e-9
+
+
+def _check_generated_by(value: object) -> None:
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"generated_by must be the name of the model that wrote the "
+                          f"output (a str, e.g. 'openai/gpt-4o'), not "
+                          f"{type(value).__name__}")
 
 
 def _reply_order(content: str, shown: tuple[str, ...]) -> list[str]:

@@ -98,6 +98,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     settings = item.config.stash[settings_key]
     marks = list(item.iter_markers(MARKER))
     overrides: dict[str, Any] = {}
+    problem = None
     try:
         for mark in reversed(marks):  # the closest marker wins
             if mark.args:
@@ -105,7 +106,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             overrides.update(mark.kwargs)
         settings = settings.override(f"@pytest.mark.{MARKER}", overrides)
     except ConfigError as exc:  # the user's marker, not our hook, is at fault
-        pytest.fail(f"{item.nodeid}: {exc}", pytrace=False)
+        problem = f"{item.nodeid}: {exc}"
+    if problem is not None:  # outside the except: the message is shown once
+        pytest.fail(problem, pytrace=False)
     ctx = TestContext(item.config.stash[holder_key], NodeInfo(item.nodeid,
                       str(item.path)), settings)
     item.stash[context_key] = ctx

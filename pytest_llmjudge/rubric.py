@@ -88,14 +88,28 @@ class Rubric:
                 raise RubricError(
                     f"rubric criteria must be Criterion objects, got {type(c).__name__}"
                 )
-        seen: set[str] = set()
+        seen: dict[str, str] = {}
         for c in crits:
-            if c.name in seen:
+            # The judge's reply is matched to criteria by name, ignoring case and
+            # spacing: names that differ only so would be read as one.
+            folded = " ".join(c.name.split()).lower()
+            if folded in seen:
+                same = "named" if seen[folded] == c.name else \
+                    f"named {seen[folded]!r} and"
                 raise RubricError(
-                    f"two criteria are named {c.name!r}: criterion names must be "
-                    "unique because the judge answers by name"
+                    f"two criteria are {same} {c.name!r}: criterion names must be "
+                    "unique (ignoring case and spaces) because the judge answers by "
+                    "name"
                 )
-            seen.add(c.name)
+            seen[folded] = c.name
+        texts: set[str] = set()
+        for c in crits:
+            text = " ".join(c.description.split()).lower()
+            if text in texts:
+                raise RubricError(
+                    f"the criterion {c.description!r} is given twice: drop the "
+                    "repeat (a repeated criterion would count twice)")
+            texts.add(text)
         if self.threshold is not None:
             check_threshold(self.threshold)
 

@@ -69,6 +69,29 @@ def test_too_long():
 
 def test_context_window():
     assert_judged("CONTEXT-TOO-LONG Paris", R)
+
+def test_names_differ_only_in_case():
+    assert_judged("Paris", Rubric([Criterion("City", "Names Paris"),
+                                   Criterion("city", "Is polite")]))
+
+def test_repeated_criterion():
+    assert_judged("Paris", [R, R])
+
+def test_generated_by_not_a_name(judge):
+    judge.check("Paris", R, generated_by=123)
+
+def test_check_many_bad_item(judge):
+    judge.check_many([("Paris", R), (b"Paris", R)])
+
+async def _acheck(judge):
+    return await judge.acheck("Paris", R, model="gpt-nonexistent-judge")
+
+def test_acheck_unknown_model(judge):
+    import asyncio
+    asyncio.run(_acheck(judge))
+
+def test_expect_unknown_model(judge):
+    judge.expect("Paris", R, model="gpt-nonexistent-judge")
 '''
 
 
@@ -114,6 +137,27 @@ EXPECT = {
                       "E       *ConfigError: the judged output is 180 characters, over "
                       "max_output_chars=100: judge a shorter excerpt or raise "
                       "--llmjudge-max-output-chars"],
+    "test_names_differ_only_in_case": [
+        "E       *RubricError: two criteria are named 'City' and 'city': criterion "
+        "names must be unique (ignoring case and spaces)*"],
+    "test_repeated_criterion": [
+        ">       assert_judged(\"Paris\", [R, R])",
+        "E       *RubricError: the criterion 'Names Paris as the capital of France' is "
+        "given twice: drop the repeat*"],
+    "test_generated_by_not_a_name": [
+        ">       judge.check(\"Paris\", R, generated_by=123)",
+        "E       *ConfigError: generated_by must be the name of the model that wrote "
+        "the output (a str, e.g. 'openai/gpt-4o'), not int"],
+    "test_check_many_bad_item": [
+        ">       judge.check_many([(\"Paris\", R), (b\"Paris\", R)])",
+        "E       *JudgeInputError: check_many item 1: the judged output is bytes*"],
+    "test_acheck_unknown_model": [
+        "E       *ConfigError: judge model 'gpt-nonexistent-judge' is not a model "
+        "litellm knows how to call*"],
+    "test_expect_unknown_model": [
+        # raised when the test body ends; the message names the expect() line
+        "E   *ConfigError: expectation 1 at test_mistakes.py:77: judge model "
+        "'gpt-nonexistent-judge' is not a model litellm knows how to call*"],
     "test_context_window": ["*judge error: judge call failed: the prompt is longer "
                             "than the judge model's context window: judge a shorter "
                             "excerpt (lower --llmjudge-max-output-chars) or use a "
@@ -133,20 +177,27 @@ def test_user_mistakes(pytester: pytest.Pytester, judge_server: ScriptedJudgeSer
     judge_server.policy = Judge()
     pytester.makepyfile(test_mistakes=MISTAKES)
     result = pytester.runpytest_subprocess(*judge_args, "-p", "no:randomly")
-    result.assert_outcomes(passed=3, failed=9, errors=2)
+    result.assert_outcomes(passed=3, failed=15, errors=2)
     out = result.stdout.str()
     for test, patterns in EXPECT.items():
         sec = _section(out, test)
         pytest.LineMatcher(sec).fnmatch_lines(patterns)
         frames = [ln for ln in sec if re.match(r"^\S+\.py:\d+: ", ln)]
-        if test == "test_duplicate_names":  # raised by the user's own Rubric(...)
+        if test in ("test_duplicate_names", "test_names_differ_only_in_case"):
+            # raised by the user's own Rubric(...)
             assert frames[0].startswith("test_mistakes.py:")
-        elif test not in ("test_context_window", "test_marker_typo"):
+        elif test not in ("test_context_window", "test_marker_typo",
+                          "test_expect_unknown_model"):
             # The error points at the user's line, not at the plugin's insides.
             assert frames, test
-            assert all(f.startswith("test_mistakes.py:") for f in frames), frames
-    # A bad marker is reported without a traceback into the plugin's hook.
-    assert not any("plugin.py" in ln for ln in _section(out, "test_marker_typo"))
+            # (asyncio.run's own frames stand between the user's two lines there)
+            assert all(f.startswith("test_mistakes.py:") or "/asyncio/" in f
+                       for f in frames), frames
+            assert not any("pytest_llmjudge" in f for f in frames), frames
+    # A bad marker is reported once, without a traceback into the plugin's hook.
+    marker = _section(out, "test_marker_typo")
+    assert not any("plugin.py" in ln for ln in marker)
+    assert sum("unknown option 'min_sample'" in ln for ln in marker) == 1
     # Dicts and pydantic models reached the judge as JSON, and nothing else did.
     outputs = [r.output for r in judge_server.requests]
     assert judge_server.calls == 6
