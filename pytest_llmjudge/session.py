@@ -221,11 +221,13 @@ class JudgeSession:
         decisive = (Outcome.PASS, Outcome.FAIL)
         if verdict.outcome in decisive and verdict.key:
             hk = f"history:{verdict.key}"
-            prev = self._history.get(hk) or self.meta.get(hk)
-            was = prev.get("outcome") if prev else None
+            prev = self._history.get(hk) or self.meta.get(hk) or {}
+            was = prev.get("outcome")
             if was in ("pass", "fail") and was != verdict.outcome.value:
-                reason = (f"changed since the last run: was {was} (confidence "
-                          f"{float(prev.get('confidence', 0)):.2f}), now "
+                conf = prev.get("confidence")
+                shown = f" (confidence {conf:.2f})" if isinstance(
+                    conf, (int, float)) else ""  # a damaged row: the outcome only
+                reason = (f"changed since the last run: was {was}{shown}, now "
                           f"{verdict.outcome.value}")
                 joined = f"{verdict.flaky_reason}; {reason}" if verdict.flaky_reason \
                     else reason

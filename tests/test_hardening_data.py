@@ -346,3 +346,28 @@ def test_cache_folder_ownership(tmp_path: Path) -> None:
     assert (user / "replies" / "notes.txt").read_text() == "mine"
     assert stat.S_IMODE((user / "replies").stat().st_mode) == 0o755
     assert not (user / "CACHEDIR.TAG").exists()
+
+
+def test_wrong_typed_rows_beside_the_cache_are_ignored(tmp_path: Path) -> None:
+    """Valid JSON of the wrong shape (a damaged or foreign row) is a miss, never
+    a crash: agreement statistics fall back to the prior, history to nothing."""
+    from pytest_llmjudge.cache import ReplyCache
+    from pytest_llmjudge.session import JudgeSession
+    from pytest_llmjudge.settings import resolve
+    from pytest_llmjudge.verdict import Outcome, Verdict
+
+    meta = ReplyCache(tmp_path / "meta", "on")
+    meta.set("agreement:openai/j:criteria", {"agree": "x", "pairs": None})
+    meta.set("agreement:openai/k:criteria", {"agree": 9, "pairs": 3})  # impossible
+    meta.set("history:abc", {"outcome": "pass", "confidence": "abc"})
+    meta.close()
+    settings = resolve({"model": "openai/j", "cache_dir": str(tmp_path)}, {})
+    session = JudgeSession(settings, tmp_path)
+    assert session.stats("openai/j", "criteria") == (0.0, 0.0)
+    assert session.stats("openai/k", "criteria") == (0.0, 0.0)
+    v = Verdict(outcome=Outcome.FAIL, passed=False, kind="criteria", rubric="r",
+                confidence=0.9, key="abc")
+    flagged = session.finish(v, None)
+    assert flagged.flaky and flagged.flaky_reason == (
+        "changed since the last run: was pass, now fail")
+    session.close()
