@@ -227,6 +227,12 @@ def format_verdict(v: Verdict) -> str:
     if v.kind == "pairwise" and v.votes:
         winners = ", ".join(f"{x.order}: {x.winner}" for x in v.votes if x.winner)
         lines.append(f"  votes: {winners}")
+    if v.jury is not None:
+        members = ", ".join(
+            f"{m.model}={m.winner or m.outcome.value} ({m.confidence:.2f})"
+            for m in v.jury.members)
+        failed = f"; failed: {', '.join(v.jury.failed)}" if v.jury.failed else ""
+        lines.append(f"  jury: {members}; agreement {v.jury.agreement:.0%}{failed}")
     if v.flaky_reason:
         lines.append(f"  flaky: {v.flaky_reason}")
     for w in v.warnings:

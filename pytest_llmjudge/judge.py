@@ -38,7 +38,7 @@ from .exceptions import (
 )
 from .rubric import AnyRubric, Rubric, Scale, as_rubric, check_threshold
 from .settings import Settings
-from .verdict import Outcome, Verdict, Vote
+from .verdict import Jury, JuryMember, Outcome, Verdict, Vote
 
 if TYPE_CHECKING:
     from ._client import Reply
@@ -546,11 +546,12 @@ class Judge:
             if errs and r.decision is not None:
                 warnings.append(f"{len(errs)} extra sample(s) failed and were left out: "
                                 f"{errs[0]}")
-        if len(decided) == 1:
+        if len(decided) == 1 and not failed:
             d = decided[0].decision
             assert d is not None
             return self._verdict(task, d, d.confidence, d.flaky_reason, warnings, common)
-        return self._jury(task, decided, warnings, common)
+        return self._jury(task, decided, warnings, common,
+                          [r.model for r in failed])
 
     def _verdict(self, task: Task, d: agg.Decision, conf: float, flaky: str | None,
                  warnings: list[str], common: dict[str, Any]) -> Verdict:
@@ -565,7 +566,7 @@ class Judge:
                        **common)
 
     def _jury(self, task: Task, decided: list[_ModelResult], warnings: list[str],
-              common: dict[str, Any]) -> Verdict:
+              common: dict[str, Any], failed: list[str]) -> Verdict:
         """The members' majority decides. Its confidence is what split samples
         get: each member's decision is a vote worth ``logit(a)`` (``a``: that
         member's accuracy estimated from its agreement), scaled by how sure the
@@ -600,6 +601,12 @@ class Judge:
             conf = max(0.5, 1.0 / (1.0 + math.exp(-lo)))
         warnings = [*warnings,
                     f"jury agreement {agreement:.0%} over {len(answers)} judges"]
+        members = [JuryMember(model=m, outcome=Outcome(d.outcome),
+                              confidence=round(d.confidence, 6),
+                              winner=d.winner)  # type: ignore[arg-type]
+                   for m, d in ds]
+        common = {**common, "jury": Jury(members=members, agreement=round(agreement, 6),
+                                         failed=failed)}
         return self._verdict(task, lead, conf, flaky, warnings, common)
 
 

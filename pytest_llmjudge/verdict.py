@@ -69,6 +69,29 @@ class CriterionResult(BaseModel):
     reasoning: str = Field(default="", description="Judge reasoning for the majority.")
 
 
+class JuryMember(BaseModel):
+    """One judge model's own decision within a jury."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    outcome: Outcome
+    confidence: float = Field(ge=0.0, le=1.0)
+    winner: Winner | None = Field(default=None, description="Comparisons only.")
+
+
+class Jury(BaseModel):
+    """How the judges of a jury (``model=[...]``) decided, and how far they agreed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    members: list[JuryMember] = Field(default_factory=list)
+    agreement: float = Field(ge=0.0, le=1.0, description="Share of members in the "
+                             "majority (1.0: unanimous).")
+    failed: list[str] = Field(default_factory=list,
+                              description="Members whose judge calls failed.")
+
+
 class Verdict(BaseModel):
     """Everything known about one judged expectation.
 
@@ -104,6 +127,8 @@ class Verdict(BaseModel):
     excerpt: str = Field(default="", description="Start of the judged output.")
     warnings: list[str] = Field(default_factory=list)
     key: str = Field(default="", description="Identity of the judged assertion.")
+    jury: Jury | None = Field(default=None, description="Per-member decisions when "
+                              "several judge models decided (a jury).")
 
     @property
     def tokens(self) -> int:

@@ -108,7 +108,13 @@ def test_unanimous_jury(pytester: pytest.Pytester,
         assert "jury agreement 100% over 3 judges" in r["warnings"]
         assert r["confidence"] == pytest.approx(_jury_confidence(3, 0), abs=1e-6)
         assert {x["model"] for x in r["votes"]} == set(JURY)
+        assert r["jury"]["agreement"] == 1.0 and r["jury"]["failed"] == []
+        assert [(m["model"], m["outcome"]) for m in r["jury"]["members"]] == [
+            (m, outcome) for m in JURY]
     result.stdout.fnmatch_lines(["*judged: FAIL 0/1 criteria passed*",
+                                 "*jury: openai/judge-a=fail (0.98), openai/judge-b="
+                                 "fail (0.98), openai/judge-c=fail (0.98); "
+                                 "agreement 100%",
                                  "*note: jury agreement 100% over 3 judges*"])
 
 
@@ -167,6 +173,8 @@ def test_failing_jury_member(pytester: pytest.Pytester,
         assert "jury member(s) failed: openai/judge-c" in r["warnings"]
         assert "jury agreement 100% over 2 judges" in r["warnings"]
         assert [x["error"] for x in r["votes"] if x["model"] == "openai/judge-c"]
+        assert r["jury"]["failed"] == ["openai/judge-c"]
+        assert len(r["jury"]["members"]) == 2
         assert all(x["error"] is None for x in r["votes"]
                    if x["model"] != "openai/judge-c")
 

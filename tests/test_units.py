@@ -418,3 +418,17 @@ def test_cache_key_covers_every_input_but_no_secret(tmp_path: Path,
     monkeypatch.setattr(cache_mod, "PROMPT_VERSION", "999")
     assert _keys(base, tmp_path)[0] != key
     assert cache_key({"a": 1}) != cache_key({"a": 2})
+
+
+def test_report_schema_describes_every_verdict_field() -> None:
+    """The published schema keeps up with the Verdict model (a new field must be
+    added to report.schema.json too)."""
+    from pytest_llmjudge.outputs import SCHEMA_FILE
+    from pytest_llmjudge.verdict import Verdict
+
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    published = set(schema["$defs"]["Verdict"]["properties"])
+    assert set(Verdict.model_fields) <= published, set(Verdict.model_fields) - published
+    generated = Verdict.model_json_schema()["$defs"]
+    for name in generated:
+        assert schema["$defs"][name] == generated[name], name
