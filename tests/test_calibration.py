@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from pytest_llmjudge.testing import (
+    Fault,
     JudgeRequest,
     Reply,
     ScriptedJudge,
@@ -141,11 +142,13 @@ def test_calibrate_report_then_refuse_below_min_kappa(
                                            "--llmjudge-calibrate=labels.jsonl",
                                            "--llmjudge-min-kappa=0.7")
     # The apology rubric's kappa (0.6) is below 0.7: its test errors without a
-    # judge call; the date rubric (kappa 1.0) and the unlabelled rubric judge.
-    result.assert_outcomes(passed=2, errors=1)
-    assert judge_server.calls == 2 * 16 + 2 * 2
+    # judge call; so does the rubric nobody labelled (not calibrated); only the
+    # date rubric (kappa 1.0) judges.
+    result.assert_outcomes(passed=1, errors=2)
+    assert judge_server.calls == 2 * 16 + 2
     asked = {r.output for r in judge_server.requests}
     assert "Sorry about that!" not in asked
+    assert "Hello there." not in asked
     assert {o for _, o, _ in APOLOGY_LABELS + DATE_LABELS} <= asked
 
     apology = _row(result, "apology (rubrics/apology.yaml)")
@@ -181,57 +184,109 @@ def test_calibrate_report_then_refuse_below_min_kappa(
         "below --llmjudge-min-kappa=0.7*",
         "*JUDGE ERROR test_*::test_apology*",
     ])
+    result.stdout.fnmatch_lines([
+        "*UntrustedJudgeError: the judge openai/scripted-judge is not calibrated for "
+        "rubric 'The reply is written in English': no stored calibration against "
+        "human labels*run with --llmjudge-calibrate=LABELS (in the same run as the "
+        "tests if you like)*",
+    ])
+    result.stdout.fnmatch_lines([
+        "NOT CALIBRATED: judge openai/scripted-judge (prompt template v2) has no "
+        "calibration in .llmjudge_cache/meta for 1 rubric(s) used here; "
+        "--llmjudge-min-kappa made their judged tests error:",
+        "  'The reply is written in English' (nobody labelled it)",
+        "  label outputs for them and run with --llmjudge-calibrate=LABELS*",
+        "*JUDGE ERROR test_*::test_unlabelled*",
+    ])
     assert result.ret == 1
 
     # A later run without --llmjudge-calibrate uses the stored result: at 0.5 the
-    # judge is trusted for both labelled rubrics.
+    # judge is trusted for both labelled rubrics; the unlabelled one still errors.
     calls = judge_server.calls
     result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-min-kappa=0.5",
                                            "--llmjudge-report=report.json")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=2, errors=1)
     assert judge_server.calls == calls + 2  # only test_apology was new
     result.stdout.fnmatch_lines([
         "*llmjudge calibration*",
-        "judge openai/scripted-judge (prompt template v2) against human labels:",
+        "judge openai/scripted-judge (prompt template v2) against human labels "
+        "(stored in .llmjudge_cache/meta):",
         "  apology (rubrics/apology.yaml): kappa 0.600, agreement 80.0% on 10 of 10 "
         "labelled examples (labels.jsonl, *), trusted",
         f"  {DATE}: kappa 1.000, agreement 100.0% on 6 of 6 labelled examples *trusted",
-        "  1 judged expectation(s) used rubrics nobody labelled*",
+        "NOT CALIBRATED: judge openai/scripted-judge *",
+        "  'The reply is written in English' (nobody labelled it)",
     ])
     recs = json.loads((pytester.path / "report.json").read_text())["verdicts"]
-    notes = {r["nodeid"].split("::")[-1]: r["warnings"] for r in recs}
-    assert any("no human labels for this rubric" in w for w in notes["test_unlabelled"])
-    assert not notes["test_apology"]
-    assert not notes["test_date"]
+    by_test = {r["nodeid"].split("::")[-1]: r for r in recs}
+    assert by_test["test_unlabelled"]["outcome"] == "judge_error"
+    assert by_test["test_unlabelled"]["warnings"] == [
+        "not calibrated for this judge: 'The reply is written in English' "
+        "(nobody labelled it)"]
+    assert not by_test["test_apology"]["warnings"]
+    assert not by_test["test_date"]["warnings"]
 
     # Another judge model is not calibrated: visible in the summary, refused
     # under --llmjudge-min-kappa.
     other = [a.replace("scripted-judge", "scripted-other") for a in judge_args]
     result = pytester.runpytest_subprocess(*other, "--llmjudge-min-kappa=0.5")
-    result.assert_outcomes(passed=1, errors=2)
+    result.assert_outcomes(errors=3)
     result.stdout.fnmatch_lines([
         "*is not trusted for rubric 'apology (rubrics/apology.yaml)': it is not "
         "calibrated for this judge configuration (it was calibrated with "
         "openai/scripted-judge)*",
     ])
     result.stdout.fnmatch_lines([
-        "judge openai/scripted-other (prompt template v2) against human labels:",
+        "judge openai/scripted-other (prompt template v2) against human labels "
+        "(stored in .llmjudge_cache/meta):",
         "  apology (rubrics/apology.yaml): NOT CALIBRATED for this judge (it was "
         "calibrated with openai/scripted-judge); re-run "
         "--llmjudge-calibrate=labels.jsonl",
+        f"  {DATE}: NOT CALIBRATED for this judge*",
+        "NOT CALIBRATED: judge openai/scripted-other *for 1 rubric(s) used here*",
+        "  'The reply is written in English' (nobody labelled it)",
+    ])
+    # The same model name on another endpoint is another judge.
+    with ScriptedJudgeServer(_policy()) as elsewhere:
+        moved = [f"--llmjudge-api-base={elsewhere.base_url}" if
+                 a.startswith("--llmjudge-api-base=") else a for a in judge_args]
+        result = pytester.runpytest_subprocess(*moved, "--llmjudge-min-kappa=0.5")
+        assert elsewhere.calls == 0
+    result.assert_outcomes(errors=3)
+    result.stdout.fnmatch_lines([
+        "*is not trusted for rubric 'apology (rubrics/apology.yaml)': it is not "
+        "calibrated for this judge configuration (it was calibrated against another "
+        "api_base)*",
     ])
     # Without --llmjudge-min-kappa nothing is refused; the summary still says so.
     result = pytester.runpytest_subprocess(*other)
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*apology (rubrics/apology.yaml): NOT CALIBRATED*"])
 
-    # An edited rubric (same name) is no longer vouched for either.
+    # An edited rubric (same name) is no longer vouched for either; an edited
+    # string rubric has no name to follow: it is unlabelled, and the summary
+    # points to the labelled rubric it is closest to.
     (pytester.path / APOLOGY_FILE).write_text(
         APOLOGY.replace("apologises to the customer", "apologises sincerely"))
+    edited = "The reply gives the refund date"
+    pytester.makepyfile(TESTS.replace(DATE, edited))
     result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-min-kappa=0.5")
-    result.assert_outcomes(passed=2, errors=1)
+    result.assert_outcomes(errors=3)
     result.stdout.fnmatch_lines(["*not calibrated for this judge configuration "
                                  "(the rubric changed since)*"])
+    result.stdout.fnmatch_lines([
+        f"*is not calibrated for rubric {edited!r}: no stored calibration against "
+        f"human labels for this judge, prompt template v2 and rubric (changed from "
+        f"{DATE!r}?)*",
+    ])
+    result.stdout.fnmatch_lines([
+        "  apology (rubrics/apology.yaml): NOT CALIBRATED for this judge (the rubric "
+        "changed since)*",
+        "NOT CALIBRATED: judge openai/scripted-judge *for 2 rubric(s) used here*",
+        "  'The reply gives the refund date' (nobody labelled it; changed from "
+        f"{DATE!r}?)",
+        "  'The reply is written in English' (nobody labelled it)",
+    ])
 
 
 def test_calibrate_under_xdist(pytester: pytest.Pytester,
@@ -243,11 +298,14 @@ def test_calibrate_under_xdist(pytester: pytest.Pytester,
     result = pytester.runpytest_subprocess(*judge_args, "-n", "2",
                                            "--llmjudge-calibrate=labels.jsonl",
                                            "--llmjudge-min-kappa=0.7")
-    result.assert_outcomes(passed=2, errors=1)
+    result.assert_outcomes(passed=1, errors=2)
     assert _row(result, "overall") == by_hand(APOLOGY_ROWS + DATE_ROWS) | {"trust": ""}
     result.stdout.fnmatch_lines(["*JUDGE ERROR*test_apology*"])
-    # Every example was judged once (two presentations), the refused test never.
-    assert judge_server.calls == 2 * 16 + 2 * 2
+    result.stdout.fnmatch_lines(["*JUDGE ERROR*test_unlabelled*"])
+    result.stdout.fnmatch_lines(["  'The reply is written in English' (nobody "
+                                 "labelled it)"])
+    # Every example was judged once (two presentations), the refused tests never.
+    assert judge_server.calls == 2 * 16 + 2
 
 
 def test_calibrate_only_fails_the_run_below_min_kappa(
@@ -264,6 +322,122 @@ def test_calibrate_only_fails_the_run_below_min_kappa(
     assert result.ret == 1
     assert judge_server.calls == 2 * 16  # the cache answered
     result.stdout.fnmatch_lines(["*the judge is NOT trusted for 'apology*"])
+
+
+def test_replay_only_calibration_is_what_min_kappa_checks(
+        pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
+        judge_args: list[str], labelled: Path) -> None:
+    # Record the tests' and the labels' judge replies once, with the judge...
+    judge_server.policy = _policy()
+    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-record-mode=all",
+                                           "--llmjudge-calibrate=labels.jsonl")
+    result.assert_outcomes(passed=3)
+    calls = judge_server.calls
+    # ...then replay them as a fresh clone does: no model, no key, a new cache.
+    replay = ["-p", "no:cacheprovider", "--llmjudge-record-mode=none",
+              "--llmjudge-cache-dir=replay-cache"]
+    # Nothing is calibrated for the replayed judge yet: every judged test errors.
+    result = pytester.runpytest_subprocess(*replay, "--llmjudge-min-kappa=0.5")
+    result.assert_outcomes(errors=3)
+    result.stdout.fnmatch_lines([
+        "NOT CALIBRATED: judge (recorded) (prompt template v2) has no calibration "
+        "in replay-cache/meta for 3 rubric(s) used here; *",
+    ])
+    result = pytester.runpytest_subprocess(*replay, "--llmjudge-calibrate=labels.jsonl")
+    result.assert_outcomes(passed=3)
+    assert _row(result, "apology (rubrics/apology.yaml)") == \
+        by_hand(APOLOGY_ROWS) | {"trust": ""}
+    result.stdout.fnmatch_lines(["labels: labels.jsonl, 16 examples; judge: "
+                                 "(recorded) *",
+                                 "stored beside the cache for judge (recorded), *"])
+    # The next replay-only run checks against what the replay stored.
+    result = pytester.runpytest_subprocess(*replay, "--llmjudge-min-kappa=0.7")
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.fnmatch_lines([
+        "*UntrustedJudgeError: the judge (recorded) is not trusted for rubric "
+        "'apology (rubrics/apology.yaml)': Cohen's kappa 0.60 *",
+    ])
+    result.stdout.fnmatch_lines([
+        "judge (recorded) (prompt template v2) against human labels (stored in "
+        "replay-cache/meta):",
+        "  apology (rubrics/apology.yaml): kappa 0.600, *, NOT TRUSTED",
+        f"  {DATE}: kappa 1.000, *, trusted",
+        "NOT CALIBRATED: judge (recorded) *for 1 rubric(s) used here*",
+        "  'The reply is written in English' (nobody labelled it)",
+    ])
+    assert judge_server.calls == calls  # replay: never a call
+
+
+class _Erring:
+    """The scripted judge, failing with HTTP 400 (a judge error, not retried) on
+    every output but those in ``answer``."""
+
+    def __init__(self, answer: set[str]):
+        self.base = _policy()
+        self.answer = answer
+
+    def __call__(self, req: JudgeRequest) -> Reply:
+        if req.output in self.answer:
+            return self.base(req)
+        return Fault("status", status=400, message="scripted bad request")
+
+
+def test_kappa_over_too_few_decided_examples_is_not_trusted(
+        pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
+        judge_args: list[str]) -> None:
+    (pytester.path / "rubrics").mkdir()
+    (pytester.path / APOLOGY_FILE).write_text(APOLOGY, encoding="utf-8")
+    pytester.makepyfile(TESTS)
+    rows = [{"id": i, "output": o, "rubric": APOLOGY_FILE, "label": h}
+            for i, o, h in APOLOGY_LABELS]
+    (pytester.path / "labels.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    # The judge answers on p1 (people pass) and f1 (people fail), both rightly,
+    # and errors on the other 8: kappa over the 2 decided is a perfect 1.0.
+    decided = {APOLOGY_LABELS[0][1], APOLOGY_LABELS[5][1]}
+    judge_server.policy = _Erring(decided)
+    assert by_hand([(True, True), (False, False)])["kappa"] == "1.000"
+    args = [*judge_args, "-k", "apology", "--llmjudge-calibrate=labels.jsonl",
+            "--llmjudge-min-kappa=0.5"]
+    result = pytester.runpytest_subprocess(*args)
+    assert _row(result, "apology (rubrics/apology.yaml)") == {
+        "n": "10", "decided": "2", "agree": "100.0%", "kappa": "1.000",
+        "judge": "50.0%", "people": "50.0%", "lenient": "+0.0",
+        "trust": "NOT TRUSTED (too few decided: 2 of 10)"}
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        "*UntrustedJudgeError: the judge openai/scripted-judge is not trusted for "
+        "rubric 'apology (rubrics/apology.yaml)': too few examples decided (2 of 10) "
+        "when it was calibrated against human labels (labels.jsonl, *); at least 80% "
+        "must be pass or fail*",
+    ])
+    assert result.ret == 1
+    # Every example errors: still "too few decided", never "all pass or all fail".
+    judge_server.policy = _Erring(set())
+    result = pytester.runpytest_subprocess(*args, "--llmjudge-cache-dir=fresh")
+    assert _row(result, "apology (rubrics/apology.yaml)") == {
+        "n": "10", "decided": "0", "agree": "-", "kappa": "n/a", "judge": "-",
+        "people": "-", "lenient": "-",
+        "trust": "NOT TRUSTED (too few decided: 0 of 10)"}
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*UntrustedJudgeError: *: too few examples decided "
+                                 "(0 of 10) when it was calibrated*"])
+    assert "all pass or all fail" not in result.stdout.str()
+
+
+def test_trust_needs_four_in_five_examples_decided() -> None:
+    from pytest_llmjudge._agreement import Agreement, distrust
+
+    a = Agreement()
+    a.add(True, "pass")
+    a.add(False, "fail")
+    for _ in range(8):
+        a.add(True, "judge_error")
+    assert (a.kappa, a.decided, a.n) == (1.0, 2, 10)
+    assert distrust(a.kappa, a.decided, a.n, 0.5) == "few"
+    assert distrust(1.0, 8, 10, 0.5) is None
+    assert distrust(1.0, 7, 10, 0.5) == "few"
+    assert distrust(None, 10, 10, 0.5) == "undefined"
+    assert distrust(0.49, 10, 10, 0.5) == "low"
 
 
 class _Unsure:
