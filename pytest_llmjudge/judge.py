@@ -429,6 +429,9 @@ class Judge:
         except RecordMissingError as exc:
             return Vote(**base, error=str(exc)), False
         if stored is not None:
+            if model == REPLAYED_MODEL and stored.get("model"):
+                # Replayed without a configured judge: name the one that answered.
+                base = {**base, "model": f"{stored['model']} (recorded)"}
             try:
                 return self._to_vote(task, pres, stored, base, cached=True), False
             except JudgeParseError:
@@ -524,7 +527,8 @@ class Judge:
             cached=usage.calls == 0 and not any(v.error for v in votes),
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens, cost=usage.cost,
-            model=",".join(r.model for r in results), excerpt=_excerpt(task.output),
+            model=",".join(_shown_model(r) for r in results),
+            excerpt=_excerpt(task.output),
             key=ident,
         )
         warnings = list(task.warnings)
@@ -624,6 +628,15 @@ def _hopeless(a: float) -> bool:
     """A judge whose pooled agreement puts it at chance (``a`` = 0.5) adds no
     evidence with any number of votes: asking more would only spend calls."""
     return a <= 0.5 + 1e-9
+
+
+def _shown_model(result: _ModelResult) -> str:
+    """The judge a verdict names: when replayed with no model configured, the
+    model(s) the records say answered."""
+    if result.model != REPLAYED_MODEL:
+        return result.model
+    recorded = sorted({v.model for v in result.votes if v.model != REPLAYED_MODEL})
+    return ",".join(recorded) or REPLAYED_MODEL
 
 
 def _check_generated_by(value: object) -> None:

@@ -159,9 +159,12 @@ def test_recording_on_a_warm_cache_records_and_then_replays(
     # A fresh clone: no cache, no model, replay only.
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--llmjudge-record-mode=none",
-        "--llmjudge-cache-dir=fresh-clone")
+        "--llmjudge-cache-dir=fresh-clone", "--llmjudge-report=replay.json")
     result.assert_outcomes(passed=2)
     assert judge_server.calls == 4
+    # The verdicts name the judge the records say answered.
+    assert _report(pytester.path / "replay.json")["models"] == [
+        "scripted-judge (recorded)"]
 
 
 def test_replay_on_a_fresh_clone_reproduces_the_recorded_verdicts(
