@@ -577,3 +577,50 @@ def test_rubric_forms_verdict_fields_and_fixture(pytester: pytest.Pytester,
     # output and rubric: again, strict, two assert_judged, the str path) were
     # served from the cache.
     assert judge_server.calls == 2 * 14
+
+
+HYGIENE = '''
+import os
+
+def test_hygiene(judge):
+    v = judge.check("Sorry! A refund is on its way.", "Apologises to the customer",
+                    model="openai/gpt-4o-mini")
+    assert v.passed, v
+    print("COSTMAP", os.environ.get("LITELLM_LOCAL_MODEL_COST_MAP"))
+    print("DOTENV", os.environ.get("LLMJUDGE_DOTENV_PROBE"))
+    print("COST", v.cost is not None and v.cost > 0, "CALLS", v.calls)
+'''
+
+
+class NoResponseFormat:
+    """A provider that refuses structured output (400), as some do."""
+
+    def __init__(self) -> None:
+        self.inner = ScriptedJudge()
+
+    def __call__(self, req: JudgeRequest) -> Any:
+        from pytest_llmjudge.testing import Fault
+
+        if "response_format" in req.body:
+            return Fault("status", 400, message="response_format json_schema is not "
+                         "supported by this model")
+        return self.inner(req)
+
+
+def test_litellm_hygiene_cost_and_plain_text_fallback(
+        pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plugin itself sets the local cost map (no network at import), never
+    loads a .env into the test process, reports cost where litellm knows the
+    price, and asks again in plain text when the provider refuses
+    response_format (each refused request counted as a call)."""
+    monkeypatch.delenv("LITELLM_LOCAL_MODEL_COST_MAP", raising=False)
+    judge_server.policy = NoResponseFormat()
+    (pytester.path / ".env").write_text("LLMJUDGE_DOTENV_PROBE=loaded\n")
+    pytester.makepyfile(test_hygiene=HYGIENE)
+    result = pytester.runpytest_subprocess(
+        f"--llmjudge-api-base={judge_server.base_url}", "-p", "no:cacheprovider", "-s")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*COSTMAP True", "DOTENV None", "COST True CALLS 4"])
+    sent = ["response_format" in r.body for r in judge_server.requests]
+    assert sorted(sent) == [False, False, True, True]
