@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
           "go on after most agreeing pairs, which costs at least 3 calls on average: "
           "more\nthan half of 5. So with independent errors and no other signal, no "
           "rule is both as accurate\nas the 5-call majority and half its cost; the "
-          "exact rows show the adaptive rule close to that\nfrontier (a third more "
+          "exact rows show the adaptive rule close to that\nfrontier (about 40% more "
           "wrong verdicts for half the calls). A signal that varies with the\njudge's "
           "errors (token log-probabilities, an honest stated confidence) is what could "
           "close the gap.")
