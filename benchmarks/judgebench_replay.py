@@ -163,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     print("""
 columns: decisive = verdicts with a winner at confidence >= min_confidence;
 prec = share of them naming the labelled better answer (a tie counts as wrong);
-inconcl = below min_confidence (mostly: the two orders disagreed);
+inconcl = below min_confidence (mostly: the two orders disagreed); JudgeBench
+recorded two judgments per pair, so this is the verdict at 2 samples: the plugin
+would draw up to max_samples more before calling it inconclusive;
 err = a judgment was unparseable (the project would report a judge error);
 meanconf = mean reported confidence of decisive verdicts; a_hat = per-vote
 accuracy the pooled agreement implies at the end; JB score = JudgeBench's own
