@@ -18,6 +18,7 @@ import random
 import re
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -287,8 +288,14 @@ async def complete(
     timeout: float,
     retries: int,
     logprobs: bool,
+    before_attempt: Callable[[], Awaitable[None]] | None = None,
 ) -> Reply:
-    """One judge call with our bounded retries; raises ``JudgeCallError``."""
+    """One judge call with our bounded retries; raises ``JudgeCallError``.
+
+    ``before_attempt``, if given, is awaited before every request is sent (the
+    first and each retry after its backoff): the judge loop's rpm pacing
+    (``_Slot.pace``), so that no attempt skips ``--llmjudge-rpm``.
+    """
     lm = litellm()
     kwargs: dict[str, Any] = {
         "model": model,
@@ -312,6 +319,8 @@ async def complete(
         kwargs["top_logprobs"] = 5
     last: _Retryable | None = None
     for attempt in range(retries + 1):
+        if before_attempt is not None:
+            await before_attempt()
         try:
             return await asyncio.wait_for(_call(lm, kwargs, model), timeout + 5.0)
         except _Retryable as exc:

@@ -54,6 +54,8 @@ class JudgeLoop:
             return self._loop
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        if _foreign_library() is not None:
+            coro = _as_asyncio(coro)
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -74,26 +76,61 @@ class JudgeLoop:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if running is self._loop:
+        if running is not None and running is self._loop:
             return await coro
+        if running is None:
+            token = _trio_token()
+            if token is not None:
+                return await _await_in_trio(self.submit(coro), token)
+            coro.close()
+            raise ConfigError(
+                "pytest-llmjudge's async API (acheck, acompare, acheck_many) needs "
+                "an asyncio or trio event loop; under any other, call judge.check "
+                "from a worker thread (it blocks the thread it runs in)")
         return await asyncio.wrap_future(self.submit(coro))
 
-    async def slot(self, model: str) -> _Slot:
-        """Wait for a place under the concurrency limit and the model's rpm."""
+    async def slot(self, model: str, paced: bool = True) -> _Slot:
+        """Wait for a place under the concurrency limit (and, if ``paced``, for
+        the model's next rpm turn).
+
+        ``paced=False`` with ``complete(before_attempt=slot.pace)`` is the exact
+        way: each request, retries and a second request under the same slot
+        included, then waits for its turn right before it is sent (after the
+        litellm import, which can take longer than a turn on the first call).
+        With ``paced=True`` the turn waited for here is the first request's.
+        """
         if self._sem is None:
             self._sem = asyncio.Semaphore(self.concurrency)
         await self._sem.acquire()
-        if self.rpm:
-            now = time.monotonic()
-            at = max(now, self._next_slot.get(model, now))
-            self._next_slot[model] = at + 60.0 / self.rpm
-            if at > now:
-                try:
-                    await asyncio.sleep(at - now)
-                except BaseException:
-                    self._sem.release()
-                    raise
-        return _Slot(self)
+        if paced:
+            try:
+                await self.pace(model)
+            except BaseException:
+                self._sem.release()
+                raise
+        return _Slot(self, model, turns=1 if paced else 0)
+
+    async def pace(self, model: str) -> None:
+        """Wait for the model's next turn under ``--llmjudge-rpm`` (no-op without it).
+
+        Turns are handed out ``60 / rpm`` seconds apart per model, process-wide.
+        A call cancelled while waiting gives its turn back when no later turn
+        was handed out meanwhile (a turn in the middle stays a gap: handing it
+        to a newcomer would space two requests closer than the limit allows).
+        """
+        if not self.rpm:
+            return
+        now = time.monotonic()
+        at = max(now, self._next_slot.get(model, now))
+        step = 60.0 / self.rpm
+        self._next_slot[model] = at + step
+        if at > now:
+            try:
+                await asyncio.sleep(at - now)
+            except BaseException:
+                if self._next_slot.get(model) == at + step:
+                    self._next_slot[model] = at
+                raise
 
     def close(self) -> None:
         with self._lock:
@@ -120,8 +157,18 @@ class JudgeLoop:
 
 
 class _Slot:
-    def __init__(self, owner: JudgeLoop):
+    def __init__(self, owner: JudgeLoop, model: str = "", turns: int = 0):
         self.owner = owner
+        self.model = model
+        self._turns = turns  # turns already waited for by slot()
+
+    async def pace(self) -> None:
+        """``before_attempt`` for ``complete()``: wait for the model's next rpm
+        turn, unless ``slot()`` already waited for this one."""
+        if self._turns:
+            self._turns -= 1
+            return
+        await self.owner.pace(self.model)
 
     async def __aenter__(self) -> _Slot:
         o = self.owner
@@ -134,6 +181,66 @@ class _Slot:
         o.in_flight -= 1
         assert o._sem is not None
         o._sem.release()
+
+
+def _sniffio_cvar() -> Any:
+    import sys
+
+    return getattr(sys.modules.get("sniffio"), "current_async_library_cvar", None)
+
+
+def _foreign_library() -> str | None:
+    """The async library a caller's context names through sniffio (trio sets it).
+
+    The judge loop's tasks run in a copy of the caller's context; left as
+    "trio", it sends httpx (under litellm) down anyio's trio backend on an
+    asyncio loop ("must be called from async context").
+    """
+    cvar = _sniffio_cvar()
+    return cvar.get(None) if cvar is not None else None
+
+
+async def _as_asyncio(coro: Coroutine[Any, Any, T]) -> T:
+    _sniffio_cvar().set(None)  # this task's own copy of the context
+    return await coro
+
+
+def _trio_token() -> Any:
+    """The running trio loop's token (a trio test under anyio), else None."""
+    import sys
+
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return None
+    try:
+        return trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        return None
+
+
+async def _await_in_trio(fut: Future[T], token: Any) -> T:
+    """Wait for a judge-loop future from trio without blocking trio's loop.
+
+    A trio cancellation (``move_on_after``, a failing task group) cancels the
+    judgment on the judge loop, as ``asyncio.wrap_future`` does under asyncio.
+    """
+    import trio
+
+    done = trio.Event()
+
+    def wake(_: Future[T]) -> None:
+        try:
+            token.run_sync_soon(done.set)
+        except trio.RunFinishedError:  # the trio loop is gone: nobody waits
+            pass
+
+    fut.add_done_callback(wake)
+    try:
+        await done.wait()
+    except BaseException:
+        fut.cancel()
+        raise
+    return fut.result()
 
 
 def _litellm_calls() -> set[asyncio.Task[Any]]:

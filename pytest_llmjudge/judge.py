@@ -457,7 +457,7 @@ class Judge:
         for attempt in range(2):
             fmt = self.session.response_format(model, s.response_format,
                                                response_schema(task.kind, names, top))
-            async with await self.session.loop.slot(model):
+            async with await self.session.loop.slot(model, paced=False) as slot:
                 # Counted once it holds a slot: a judgment cancelled while
                 # waiting for one made no call.
                 self.session.spend_call(model)
@@ -466,7 +466,8 @@ class Judge:
                         model=model, api_base=s.api_base, api_key=s.api_key,
                         messages=messages, response_format=fmt,
                         temperature=s.temperature, seed=index if index >= 2 else None,
-                        timeout=s.timeout, retries=s.retries, logprobs=s.logprobs)
+                        timeout=s.timeout, retries=s.retries, logprobs=s.logprobs,
+                        before_attempt=slot.pace)
                 except JudgeCallError as exc:
                     if fmt is None or exc.cause != "response_format unsupported":
                         raise
@@ -475,11 +476,13 @@ class Judge:
                     # was a call too.
                     usage.calls += 1
                     self.session.disable_format(model)
+                    self.session.spend_call(model)  # the second request is a call
                     reply = await complete(
                         model=model, api_base=s.api_base, api_key=s.api_key,
                         messages=messages, response_format=None,
                         temperature=s.temperature, seed=index if index >= 2 else None,
-                        timeout=s.timeout, retries=s.retries, logprobs=s.logprobs)
+                        timeout=s.timeout, retries=s.retries, logprobs=s.logprobs,
+                        before_attempt=slot.pace)
             usage.add(reply)
             self.session.spend(reply)
             try:

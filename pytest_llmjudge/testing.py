@@ -184,7 +184,9 @@ class ScriptedJudge:
 class ScriptedJudgeServer:
     """A loopback OpenAI-compatible server; ``base_url`` ends in ``/v1``.
 
-    ``calls`` counts chat-completion requests; ``requests`` keeps them parsed.
+    ``calls`` counts chat-completion requests; ``requests`` keeps them parsed,
+    and ``arrivals[i]`` is when ``requests[i]`` arrived (``time.monotonic()``,
+    taken once its body was read; in order).
     """
 
     def __init__(self, policy: Callable[[JudgeRequest], Reply] | None = None,
@@ -192,6 +194,7 @@ class ScriptedJudgeServer:
         self.policy: Callable[[JudgeRequest], Reply] = policy or ScriptedJudge()
         self.requests: list[JudgeRequest] = []
         self.headers: list[dict[str, str]] = []
+        self.arrivals: list[float] = []
         self._lock = threading.Lock()
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -223,6 +226,7 @@ class ScriptedJudgeServer:
                     return
                 req = JudgeRequest.parse(body)
                 with server._lock:
+                    server.arrivals.append(time.monotonic())
                     server.requests.append(req)
                     server.headers.append({k.lower(): v for k, v in self.headers.items()})
                     server.in_flight += 1

@@ -11,12 +11,13 @@ Every check here is a real pytest run judged over real HTTP.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from pytest_llmjudge.testing import ScriptedJudge, ScriptedJudgeServer
+from pytest_llmjudge.testing import JudgeRequest, ScriptedJudge, ScriptedJudgeServer
 
 COMMON = '''
 import asyncio
@@ -192,3 +193,147 @@ def test_cancelled_acheck_releases_the_concurrency_slot(
     # got the slot back and was judged in full.
     assert outputs == {"Sorry [slow].": 1, "Sorry [next].": 2}
     result.stdout.fnmatch_lines(["*judge calls: 3 made*; peak 1 in flight*"])
+
+
+# Under anyio's trio backend there is no asyncio loop in the test's thread: the
+# async API waits for the judge loop through trio's own primitives instead
+# (``_loop._await_in_trio``). Written with anyio's API only, as a trio user would.
+TRIO_SUITE = '''
+import anyio
+import pytest
+import trio
+
+from pytest_llmjudge import Outcome, assert_judged
+
+APOLOGY = "Apologises for the delay"
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "trio"
+
+
+def good(tag):
+    return f"Sorry for the delay [{tag}]: a refund is on its way."
+
+
+def bad(tag):
+    return f"Your order is late [{tag}]."
+
+
+async def test_acheck_inside_trio(judge):
+    # The process's first judgment: the judge loop starts from inside trio.
+    trio.lowlevel.current_trio_token()  # raises unless trio really runs this test
+    assert (await judge.acheck(good("trio-acheck"), APOLOGY)).passed
+    assert (await judge.acheck(bad("trio-acheck"), APOLOGY)).outcome is Outcome.FAIL
+    got = {}
+
+    async def one(tag, output):
+        got[tag] = (await judge.acheck(output, APOLOGY)).passed
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(one, "g0", good("trio-group-0"))
+        tg.start_soon(one, "g1", bad("trio-group-1"))
+    assert got == {"g0": True, "g1": False}
+    many = await judge.acheck_many([(good("trio-many-0"), APOLOGY),
+                                    (bad("trio-many-1"), APOLOGY)])
+    assert [v.passed for v in many] == [True, False]
+
+
+async def test_sync_api_inside_trio(judge):
+    assert assert_judged(good("trio-assert"), APOLOGY).passed
+    assert judge.check(bad("trio-check"), APOLOGY).outcome is Outcome.FAIL
+    await anyio.sleep(0)
+
+
+async def test_acheck_leaves_trio_free(judge):
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await anyio.sleep(0)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ticker)
+        assert (await judge.acheck(good("trio-free"), APOLOGY)).passed
+        during = ticks
+        tg.cancel_scope.cancel()
+    assert during > 1
+
+
+async def test_cancelled_acheck_frees_its_slot(judge):
+    with anyio.move_on_after(0.3) as scope:
+        await judge.acheck(good("trio-slow"), APOLOGY)
+    assert scope.cancelled_caught
+    # One call allowed in flight: a leaked slot would hang the next check.
+    with anyio.fail_after(60):
+        assert (await judge.acheck(good("trio-next"), APOLOGY)).passed
+'''
+
+TRIO_EXPECTED = {
+    "test_sync_api_inside_trio": ["trio-assert", "trio-check"],
+    "test_acheck_inside_trio": ["trio-acheck", "trio-acheck", "trio-group-0",
+                                "trio-group-1", "trio-many-0", "trio-many-1"],
+    "test_acheck_leaves_trio_free": ["trio-free"],
+    "test_cancelled_acheck_frees_its_slot": ["trio-next"],
+}
+
+
+class _SlowFor:
+    """``inner``, but ``delay`` seconds slow for outputs tagged ``[tag]``."""
+
+    def __init__(self, inner: ScriptedJudge, tag: str, delay: float):
+        self.inner, self.tag, self.delay = inner, f"[{tag}]", delay
+
+    def __call__(self, req: JudgeRequest) -> object:
+        if self.tag in req.output:
+            time.sleep(self.delay)
+        return self.inner(req)
+
+
+def test_judging_inside_trio_tests(pytester: pytest.Pytester,
+                                   judge_server: ScriptedJudgeServer,
+                                   judge_args: list[str]) -> None:
+    judge_server.policy = _SlowFor(_apology_judge(), "trio-slow", 1.5)
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+                     "filterwarnings = error\n")
+    pytester.makepyfile(test_trio_suite=TRIO_SUITE)
+    result = pytester.runpytest_subprocess(
+        *judge_args, "--llmjudge-concurrency=1", "--llmjudge-report=report.json",
+        "-q", timeout=180)
+    result.assert_outcomes(passed=4)
+    assert _tags_by_test(pytester.path / "report.json") == {
+        k: sorted(v) for k, v in TRIO_EXPECTED.items()}
+    outputs = Counter(r.output for r in judge_server.requests)
+    slow = good_output("trio-slow")
+    # The cancelled judgment's first presentation reached the server; its second
+    # never did (the trio cancel reached the judge loop), and the slot came back.
+    assert outputs[slow] == 1
+    assert outputs[good_output("trio-next")] == 2
+    assert judge_server.calls == 2 * sum(map(len, TRIO_EXPECTED.values())) + 1
+
+
+def good_output(tag: str) -> str:
+    return f"Sorry for the delay [{tag}]: a refund is on its way."
+
+
+def test_async_api_outside_asyncio_and_trio_says_what_to_do() -> None:
+    # An event loop of another library (none here: the coroutine is driven by
+    # hand, as such a loop would) gets a clear error, and nothing is sent.
+    from pytest_llmjudge._loop import JudgeLoop
+    from pytest_llmjudge.exceptions import ConfigError
+
+    sent = []
+
+    async def judgment() -> None:
+        sent.append(1)
+
+    loop = JudgeLoop(concurrency=1)
+    waiting = loop.run_async(judgment())
+    with pytest.raises(ConfigError, match="needs an asyncio or trio event loop"):
+        waiting.send(None)
+    assert sent == []
+    assert loop._loop is None  # no judge loop was started for it
