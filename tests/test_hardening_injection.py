@@ -167,7 +167,7 @@ def test_master_keys_screened_without_a_call(pytester: pytest.Pytester,
     assert judge_server.calls == 4
     assert {r.output for r in judge_server.requests} == {":", "Thought process:"}
     out = result.stdout.str()
-    assert out.count("note: screened without a judge call:") == len(MASTER_KEYS)
+    assert out.count("E         note: screened without a judge call:") == len(MASTER_KEYS)  # failure sections only: under CI=true pytest prints the short summary untruncated
     result.stdout.fnmatch_lines([
         "*screened without a judge call: the output is only punctuation or symbols "
         "(':')*",
@@ -384,7 +384,7 @@ def test_master_key_variants_screened_without_a_call(
     pytester.makepyfile(MORE_SCREEN_TESTS)
     result = pytester.runpytest_subprocess(*judge_args)
     result.assert_outcomes(failed=len(MORE_KEYS), passed=len(REAL_ANSWERS))
-    assert result.stdout.str().count("note: screened without a judge call:") == len(
+    assert result.stdout.str().count("E         note: screened without a judge call:") == len(
         MORE_KEYS)
     # Only the real answers reached the judge (two presentations each).
     assert judge_server.calls == 2 * len(REAL_ANSWERS)
