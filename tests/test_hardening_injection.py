@@ -167,7 +167,8 @@ def test_master_keys_screened_without_a_call(pytester: pytest.Pytester,
     assert judge_server.calls == 4
     assert {r.output for r in judge_server.requests} == {":", "Thought process:"}
     out = result.stdout.str()
-    assert out.count("E         note: screened without a judge call:") == len(MASTER_KEYS)  # failure sections only: under CI=true pytest prints the short summary untruncated
+    # Failure sections only: under CI=true pytest prints the short summary in full.
+    assert out.count("E         note: screened without a judge call:") == len(MASTER_KEYS)
     result.stdout.fnmatch_lines([
         "*screened without a judge call: the output is only punctuation or symbols "
         "(':')*",
