@@ -87,7 +87,11 @@ def _criteria(obj: dict[str, Any], names: tuple[str, ...]) -> Parsed | None:
             continue
         name = wanted.get(str(it.get("name", "")).strip().strip('"').lower())
         v = _verdict(it.get("verdict"))
-        if name is None or v is None or name in verdicts:
+        if name is None or v is None:
+            continue
+        if name in verdicts:
+            if verdicts[name] != v:  # contradicts itself: not a verdict to trust
+                return None
             continue
         verdicts[name] = v
         reasoning[name] = str(it.get("reasoning", ""))

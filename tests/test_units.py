@@ -65,15 +65,21 @@ def test_parse_last_object_wins() -> None:
     assert parse_reply(text, "criteria", names=NAMES).verdicts["apology"] == "fail"
 
 
-def test_parse_names_are_matched_loosely_and_first_entry_counts() -> None:
+def test_parse_names_are_matched_loosely_and_repeats_must_agree() -> None:
     text = json.dumps({"criteria": [
         {"name": " Apology ", "verdict": "pass"},
-        {"name": "apology", "verdict": "fail"},
+        {"name": "apology", "verdict": "yes"},
         {"name": '"REFUND"', "verdict": "fail"}]})
     p = parse_reply(text, "criteria", names=NAMES)
     assert p.verdicts == {"apology": "pass", "refund": "fail"}
     assert p.reasoning == {"apology": "", "refund": ""}
     assert p.confidence is None
+    # A reply that says pass and fail for one criterion is unreadable, not a pass.
+    contradicts = json.dumps({"criteria": [
+        {"name": "apology", "verdict": "pass"}, {"name": "apology", "verdict": "fail"},
+        {"name": "refund", "verdict": "fail"}]})
+    with pytest.raises(JudgeParseError):
+        parse_reply(contradicts, "criteria", names=NAMES)
 
 
 def test_parse_missing_criterion_is_an_error() -> None:
