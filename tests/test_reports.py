@@ -62,9 +62,12 @@ def _stable(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _summary(stdout: str) -> list[str]:
+    """The llmjudge section: up to pytest's next "=" line (the short test summary,
+    which xdist orders by completion, and CI=true prints in full)."""
     lines = stdout.split("- llmjudge summary -")[1].splitlines()[1:]
-    return [ln for ln in lines if not ln.startswith(("=", "FAILED", "JUDGE", "ERROR",
-                                                      "INCONCLUSIVE"))]
+    end = next((i for i, ln in enumerate(lines) if ln.startswith("=")), len(lines))
+    assert end > 3, lines
+    return lines[:end]
 
 
 def test_same_summary_and_report_with_and_without_xdist(
