@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from .exceptions import BudgetExceededError as BudgetExceededError
     from .exceptions import ConfigError as ConfigError
     from .exceptions import JudgeCallError as JudgeCallError
-    from .exceptions import JudgeNotConfiguredError as JudgeNotConfiguredError
     from .exceptions import JudgedAssertionError as JudgedAssertionError
+    from .exceptions import JudgeNotConfiguredError as JudgeNotConfiguredError
     from .exceptions import JudgeOutcomeError as JudgeOutcomeError
     from .exceptions import JudgeParseError as JudgeParseError
     from .exceptions import LLMJudgeError as LLMJudgeError

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ._context import SessionHolder, TestContext, active
 from .exceptions import JudgedAssertionError, JudgeOutcomeError
 from .judge import Judge
-from ._context import SessionHolder, TestContext, active
 from .session import JudgeSession
 from .settings import resolve
 from .verdict import Outcome, Verdict

@@ -85,7 +85,11 @@ def attach(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[N
     """Put this phase's verdict records on ``report`` (JSON-able only), and the
     JUnit properties on ``item``: pytest's junitxml reads them from the teardown
     report, which is built from ``item.user_properties``."""
-    from .exceptions import JudgedAssertionError, JudgeNotConfiguredError, JudgeOutcomeError
+    from .exceptions import (
+        JudgedAssertionError,
+        JudgeNotConfiguredError,
+        JudgeOutcomeError,
+    )
 
     recs = list(ctx.records)
     ctx.records.clear()

@@ -24,7 +24,7 @@ def judge_server() -> Iterator[ScriptedJudgeServer]:
 @pytest.fixture
 def judge_args(judge_server: ScriptedJudgeServer) -> list[str]:
     """Command-line arguments that point a pytester run at the scripted judge."""
-    return [f"--llmjudge-model=openai/scripted-judge",
+    return ["--llmjudge-model=openai/scripted-judge",
             f"--llmjudge-api-base={judge_server.base_url}",
             "-p", "no:cacheprovider"]
 

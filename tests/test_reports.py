@@ -12,7 +12,12 @@ from typing import Any
 
 import pytest
 
-from pytest_llmjudge.testing import JudgeRequest, Reply, ScriptedJudge, ScriptedJudgeServer
+from pytest_llmjudge.testing import (
+    JudgeRequest,
+    Reply,
+    ScriptedJudge,
+    ScriptedJudgeServer,
+)
 
 MIXED = '''
 from pytest_llmjudge import assert_judged
