@@ -133,6 +133,7 @@ class ReplyStore:
         self._existed: dict[Path, bool] = {}
         self._paths: dict[str | None, Path] = {}
         self._fresh: dict[Path, set[str]] = {}  # stats keys "all" has rewritten
+        self._written: dict[Path, dict[str, set[str]]] = {}  # "all": test -> keys
         # "once" asks whether a file existed before this run; under xdist another
         # worker may have created it since, so compare with the run's start time.
         self.started = time.time() if started is None else started
@@ -222,3 +223,20 @@ class ReplyStore:
             _dump(path, current, stats)
         self._entries(path)[rkey] = entry
         self._stats[path] = stats
+        if self.mode == "all":
+            self._written.setdefault(path, {}).setdefault(entry["test"], set()).add(rkey)
+
+    def close(self) -> None:
+        """``all``: drop the entries of re-recorded tests that this run no longer
+        asked for, so the diff shows removals too. Only tests that recorded in
+        this process are pruned: a ``-k`` selection or another xdist worker's
+        tests keep their entries."""
+        written, self._written = self._written, {}
+        for path, tests in written.items():
+            with _Lock(path):
+                current, stats = _load(path)
+                kept = {k: e for k, e in current.items()
+                        if not (isinstance(e, dict) and e.get("test") in tests
+                                and k not in tests[e["test"]])}
+                if len(kept) != len(current):
+                    _dump(path, kept, stats)

@@ -269,5 +269,6 @@ class JudgeSession:
             self._loop = None
         self.flush_history()
         self.flush_learned()
+        self.replies.store.close()
         self.cache.close()
         self.meta.close()

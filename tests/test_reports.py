@@ -333,3 +333,26 @@ def test_summary_follows_pytest_output_options(
     verbose.stdout.fnmatch_lines(["outcome       conf  votes  source     test",
                                   "inconclusive  0.50      6  stored     "
                                   "test_mixed.py::test_flaky"])
+
+
+def test_rerecording_all_drops_replies_no_longer_asked_for(
+        pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
+        judge_args: list[str]) -> None:
+    judge_server.policy = ScriptedJudge(rules={"apologises": lambda o: "sorry" in o.lower()})
+    pytester.makepyfile(test_simple=SIMPLE)
+    pytester.runpytest_subprocess(*judge_args, "--llmjudge-record-mode=all"
+                                  ).assert_outcomes(passed=2)
+    records = pytester.path / "llmjudge_records" / "test_simple.json"
+    before = _report(records)["entries"]
+    assert len(before) == 4
+    # test_sorry's output changes; test_rude is not run this time (-k).
+    pytester.makepyfile(test_simple=SIMPLE.replace("Sorry! A refund", "Sorry! Refund"))
+    pytester.runpytest_subprocess(*judge_args, "--llmjudge-record-mode=all",
+                                  "-k", "sorry").assert_outcomes(passed=1, deselected=1)
+    after = _report(records)["entries"]
+    by_test = {t: {k for k, e in after.items() if e["test"] == t}
+               for t in {e["test"] for e in after.values()}}
+    rude = {k for k, e in before.items() if e["test"].endswith("test_rude")}
+    assert by_test["test_simple.py::test_rude"] == rude  # kept: it did not run
+    sorry = by_test["test_simple.py::test_sorry"]
+    assert len(sorry) == 2 and not sorry & set(before)  # the old replies are gone
