@@ -40,6 +40,7 @@ class RunState:
     baseline: dict[str, list[dict[str, Any]]] | None = None
     gate: str | None = None  # why --llmjudge-fail-on-regression failed the run
     notes: list[str] = field(default_factory=list)
+    learned: dict[str, list[float]] = field(default_factory=dict)  # from workers
 
     def merge(self, out: dict[str, Any]) -> None:
         for k in COUNTERS:
@@ -47,6 +48,10 @@ class RunState:
         self.cost_known = self.cost_known or bool(out.get("cost_known"))
         self.peak_in_flight = max(self.peak_in_flight, int(out.get("peak", 0) or 0))
         self.notes += [n for n in out.get("notes", []) if n not in self.notes]
+        for k, (agree, pairs) in (out.get("learned") or {}).items():
+            got = self.learned.setdefault(k, [0.0, 0.0])
+            got[0] += float(agree)
+            got[1] += float(pairs)
         self.workers += 1
 
 
@@ -138,13 +143,19 @@ def finish(session: pytest.Session) -> None:
     js: JudgeSession | None = holder.built if holder else None
     out = {"counters": dict(js.counters) if js else {}, "cost_known":
            bool(js and js.cost_known), "peak": js.peak_in_flight if js else 0,
-           "notes": list(js.notes) if js else []}
+           "notes": list(js.notes) if js else [],
+           # A worker's learned agreement goes home, not to disk: written now,
+           # it would reach another worker that has not judged yet, whose
+           # verdicts would then depend on which worker finished first.
+           "learned": js.take_learned() if js and _is_worker(config) else {}}
     if _is_worker(config):
         config.workeroutput["llmjudge"] = out  # type: ignore[attr-defined]
         return
     state = config.stash[state_key]
     if js is not None:
         state.merge(out)
+    if state.learned and holder is not None:
+        holder.get().add_learned(state.learned)  # saved when the session closes
     settings = config.stash[settings_key]
     from .outputs import write_outputs
 

@@ -147,6 +147,18 @@ class JudgeSession:
         got[0] += agree
         got[1] += pairs
 
+    def take_learned(self) -> dict[str, list[float]]:
+        """Hand over (and forget) what this process learned: an xdist worker
+        sends it to the controller, which saves everyone's at the end."""
+        learned, self._learned = self._learned, {}
+        return learned
+
+    def add_learned(self, learned: dict[str, list[float]]) -> None:
+        for k, (agree, pairs) in learned.items():
+            got = self._learned.setdefault(k, [0.0, 0.0])
+            got[0] += agree
+            got[1] += pairs
+
     def flush_learned(self) -> None:
         pending, self._learned = self._learned, {}
         for k, (agree, pairs) in pending.items():

@@ -40,12 +40,17 @@ def test_two(judge):
 '''
 
 
+def _sorry() -> ScriptedJudge:
+    """Passes "Apologises..." when the output says sorry."""
+    return ScriptedJudge(rules={"apologises": lambda o: "sorry" in o.lower()})
+
+
 class Mixed:
     """Deterministic whatever the order of calls: a rule-following judge, a
     position-following one for the 'biased' criterion, garbage for 'BROKEN'."""
 
     def __init__(self) -> None:
-        self.honest = ScriptedJudge(rules={"apologises": lambda o: "sorry" in o.lower()})
+        self.honest = _sorry()
         self.biased = ScriptedJudge(position_bias="first")
 
     def __call__(self, req: JudgeRequest) -> Reply:
@@ -93,6 +98,18 @@ def test_same_summary_and_report_with_and_without_xdist(
         "1 flaky" in plain_out
     assert plain["summary"] == xdist["summary"]
     assert _stable(plain) == _stable(xdist)
+    # Both runs pooled the same agreement for the next run (xdist workers hand
+    # theirs to the controller, which saves it once they are all done).
+    from pytest_llmjudge.session import JudgeSession
+    from pytest_llmjudge.settings import resolve
+
+    learned = []
+    for name in ("plain", "xdist"):
+        s = resolve({"cache_dir": str(pytester.path / f"cache-{name}")}, {})
+        js = JudgeSession(s, pytester.path)
+        learned.append(js.stats("openai/scripted-judge", "criteria"))
+        js.close()
+    assert learned[0] == learned[1] and learned[0][1] >= 4, learned
     outcomes = {r["nodeid"].split("::")[1]: r["outcome"] for r in plain["verdicts"]}
     assert outcomes == {"test_pass": "pass", "test_fail": "fail",
                         "test_flaky": "inconclusive", "test_judge_error": "judge_error",
@@ -148,7 +165,7 @@ def test_replay_without_a_record_names_the_file_and_calls_nothing(
 def test_recording_on_a_warm_cache_records_and_then_replays(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
         judge_args: list[str]) -> None:
-    judge_server.policy = ScriptedJudge(rules={"apologises": lambda o: "sorry" in o.lower()})
+    judge_server.policy = _sorry()
     pytester.makepyfile(test_simple=SIMPLE)
     pytester.runpytest_subprocess(*judge_args).assert_outcomes(passed=2)
     assert judge_server.calls == 4
@@ -180,7 +197,7 @@ def test_replay_on_a_fresh_clone_reproduces_the_recorded_verdicts(
         judge_args: list[str]) -> None:
     """Confidence depends on what the judge's agreement taught earlier runs;
     records carry those statistics so that replay elsewhere decides the same."""
-    judge_server.policy = ScriptedJudge(rules={"apologises": lambda o: "sorry" in o.lower()})
+    judge_server.policy = _sorry()
     many = "\n".join(f'''
 def test_warm_{i}(judge):
     judge.check("sorry {i}", "Apologises to the customer")''' for i in range(8))
@@ -276,7 +293,7 @@ def test_{i}():
 def test_max_cost_without_a_price_says_it_is_not_enforced(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
         judge_args: list[str]) -> None:
-    judge_server.policy = ScriptedJudge(rules={"apologises": lambda o: "sorry" in o.lower()})
+    judge_server.policy = _sorry()
     pytester.makepyfile(test_simple=SIMPLE)
     result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-max-cost=0.01")
     result.assert_outcomes(passed=2)
@@ -288,7 +305,7 @@ def test_junit_properties_and_step_summary(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
         judge_args: list[str], plugin_args: list[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    judge_server.policy = ScriptedJudge(rules={"apologises": lambda o: "sorry" in o.lower()})
+    judge_server.policy = _sorry()
     pytester.makepyfile(test_simple=SIMPLE)
     step = pytester.path / "step_summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
@@ -338,7 +355,7 @@ def test_summary_follows_pytest_output_options(
 def test_rerecording_all_drops_replies_no_longer_asked_for(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
         judge_args: list[str]) -> None:
-    judge_server.policy = ScriptedJudge(rules={"apologises": lambda o: "sorry" in o.lower()})
+    judge_server.policy = _sorry()
     pytester.makepyfile(test_simple=SIMPLE)
     pytester.runpytest_subprocess(*judge_args, "--llmjudge-record-mode=all"
                                   ).assert_outcomes(passed=2)
