@@ -185,6 +185,12 @@ class ReplyCache:
         self.mode = mode
         self._cache: diskcache.Cache | None = None
 
+    def open(self) -> None:
+        """Open now: a damaged cache is then warned about on the caller's
+        thread (the test's, where pytest shows warnings) rather than on the
+        judge loop's."""
+        self._open()
+
     def _open(self) -> diskcache.Cache | None:
         if self._cache is not None or self.mode == "off":
             return self._cache

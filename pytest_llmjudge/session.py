@@ -81,6 +81,8 @@ class JudgeSession:
         self.cache_dir = cache_dir if cache_dir.is_absolute() else rootdir / cache_dir
         self.cache = ReplyCache(self.cache_dir, settings.cache)
         self.meta = ReplyCache(self.cache_dir / "meta", "on")
+        self.cache.open()
+        self.meta.open()
         self.replies = _Replies(ReplyStore(self.cache, settings.record_mode,
                                            settings.record_dir, rootdir, started,
                                            stats=self.stats))
