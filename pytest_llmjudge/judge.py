@@ -146,7 +146,7 @@ class Judge:
         return Task("scale" if isinstance(r, Scale) else "criteria", r, texts["output"],
                     texts["input"], texts["reference"], texts["context"], settings, thr,
                     generated_by=generated_by,
-                    warnings=self.session.self_preference(settings, generated_by))
+                    warnings=self._preload(settings, generated_by))
 
     def pair_task(self, a: object, b: object, rubric: object = None, *, mode: str,
                   input: object = None, context: object = None,
@@ -167,7 +167,15 @@ class Judge:
         return Task("pairwise", r, texts["output"], texts["input"], None,
                     texts["context"], settings, 1.0, mode=mode, other=texts["other"],
                     generated_by=generated_by,
-                    warnings=self.session.self_preference(settings, generated_by))
+                    warnings=self._preload(settings, generated_by))
+
+    def _preload(self, settings: Settings, generated_by: str | None
+                 ) -> tuple[str, ...]:
+        """On the caller's thread: read this test's records file now (a damaged
+        one is warned about where pytest shows warnings), and say whether the
+        judge wrote the output itself."""
+        self.session.replies.store.preload(self.node)
+        return self.session.self_preference(settings, generated_by)
 
     def _settings(self, model: str | Sequence[str] | None,
                   options: Mapping[str, Any]) -> Settings:

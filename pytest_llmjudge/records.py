@@ -158,6 +158,11 @@ class ReplyStore:
             self._files[path], self._stats[path] = _load(path)
         return self._files[path]
 
+    def preload(self, node: NodeInfo | None) -> None:
+        """Read the test's records file (once) if replies are recorded."""
+        if self.mode is not None:
+            self._entries(self.path_for(node))
+
     def stats(self, node: NodeInfo | None, model: str, kind: str
               ) -> tuple[float, float] | None:
         """The agreement statistics recorded with this test's records file, if

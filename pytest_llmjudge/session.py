@@ -226,7 +226,8 @@ class JudgeSession:
                              f"{generated_by}, which generated the output; LLM judges "
                              "favour their own family's outputs")
         for n in notes:
-            warnings.warn(SelfPreferenceWarning(n), stacklevel=4)
+            # stacklevel: past Judge._preload and Judge.task, to the caller
+            warnings.warn(SelfPreferenceWarning(n), stacklevel=5)
         return tuple(notes)
 
     # ------------------------------------------------------------ verdicts
