@@ -72,6 +72,13 @@ class JudgeLoop:
 
     async def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` on the judge loop from another running loop."""
+        __tracebackhide__ = True
+        try:
+            return await self._run_async(coro)
+        except (ConfigError, UntrustedJudgeError) as exc:  # show the user's line only
+            raise exc.with_traceback(None) from exc.__cause__
+
+    async def _run_async(self, coro: Coroutine[Any, Any, T]) -> T:
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:

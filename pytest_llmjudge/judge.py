@@ -16,10 +16,10 @@ import json
 import math
 import os
 import sys
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from . import _aggregate as agg
 from ._context import active
@@ -55,8 +55,6 @@ NO_MODEL = (
     "call (any litellm model name, e.g. openai/gpt-4o-mini)"
 )
 
-
-T = TypeVar("T")
 
 #: The model named in verdicts replayed from records when no model is configured.
 REPLAYED_MODEL = "(recorded)"
@@ -212,16 +210,7 @@ class Judge:
         """Async ``check``; shares the process-wide judge loop and limits."""
         __tracebackhide__ = True
         task = self.task(output, rubric, **kwargs)
-        return await self._await(self.run(task))
-
-    async def _await(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Await on the judge loop; a user mistake found there (a misspelt model)
-        is raised with the caller's line last, as the sync API does."""
-        __tracebackhide__ = True
-        try:
-            return await self.session.loop.run_async(coro)
-        except ConfigError as exc:
-            raise exc.with_traceback(None) from exc.__cause__
+        return await self.session.loop.run_async(self.run(task))
 
     def compare(self, a: object, b: object, rubric: object = None, **kwargs: Any
                 ) -> Verdict:
@@ -236,7 +225,7 @@ class Judge:
         """Async ``compare``."""
         __tracebackhide__ = True
         task = self.pair_task(a, b, rubric, mode="compare", **kwargs)
-        return await self._await(self.run(task))
+        return await self.session.loop.run_async(self.run(task))
 
     def expect(self, output: object, rubric: object = None, *,
                better_than: object = None, at_least_as_good_as: object = None,
@@ -296,7 +285,7 @@ class Judge:
         """Async ``check_many``."""
         __tracebackhide__ = True
         tasks = self._item_tasks(items)
-        return await self._await(self._gather(tasks))
+        return await self.session.loop.run_async(self._gather(tasks))
 
     def _item_tasks(self, items: Iterable[Mapping[str, Any] | tuple[Any, Any]]
                     ) -> list[Task]:

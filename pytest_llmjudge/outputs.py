@@ -155,7 +155,7 @@ def write_outputs(config: pytest.Config, settings: Settings, state: RunState,
                   session: pytest.Session) -> None:
     from .report import json_default
 
-    failing = session.exitstatus == pytest.ExitCode.OK
+    passing_so_far = session.exitstatus == pytest.ExitCode.OK
     if settings.baseline:
         base = load_baseline(_path(config, settings.baseline))
         if base is not None:
@@ -169,7 +169,7 @@ def write_outputs(config: pytest.Config, settings: Settings, state: RunState,
             state.gate = (f"--llmjudge-fail-on-regression: the baseline "
                           f"{settings.baseline} is unusable (see the warning), so "
                           "regressions cannot be ruled out; the run fails")
-        if state.gate and failing:
+        if state.gate and passing_so_far:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if settings.report:
         json_default(_path(config, settings.report), report_doc(state))

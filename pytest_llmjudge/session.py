@@ -142,12 +142,8 @@ class JudgeSession:
 
     def learn(self, model: str, kind: str, agree: int, pairs: int) -> None:
         """Pool a fresh judgment's first-pair agreement (saved at close)."""
-        if pairs == 0:
-            return
-        k = f"agreement:{model}:{kind}"
-        got = self._learned.setdefault(k, [0.0, 0.0])
-        got[0] += agree
-        got[1] += pairs
+        if pairs:
+            self.add_learned({f"agreement:{model}:{kind}": [float(agree), float(pairs)]})
 
     def take_learned(self) -> dict[str, list[float]]:
         """Hand over (and forget) what this process learned: an xdist worker
@@ -156,6 +152,7 @@ class JudgeSession:
         return learned
 
     def add_learned(self, learned: dict[str, list[float]]) -> None:
+        """Pool (agreeing pairs, pairs) per judge key, e.g. from xdist workers."""
         for k, (agree, pairs) in learned.items():
             got = self._learned.setdefault(k, [0.0, 0.0])
             got[0] += agree
