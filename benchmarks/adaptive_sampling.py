@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from pytest_llmjudge.judge import Judge  # noqa: E402
-from pytest_llmjudge.session import JudgeSession  # noqa: E402
+from pytest_llmjudge.judging.judge import Judge  # noqa: E402
+from pytest_llmjudge.runtime.session import JudgeSession  # noqa: E402
 from pytest_llmjudge.settings import resolve  # noqa: E402
 from pytest_llmjudge.testing import JudgeRequest, ScriptedJudgeServer  # noqa: E402
 from pytest_llmjudge.verdict import Verdict  # noqa: E402
@@ -179,7 +179,7 @@ def exact(over: dict[str, Any], error: float, bias: float
     with the per-vote accuracy the pooled agreement converges to. No sampling
     noise: this is what the measured rows estimate.
     """
-    from pytest_llmjudge import _aggregate as agg
+    from pytest_llmjudge.judging import decide as agg
     from pytest_llmjudge.rubric import Rubric, as_rubric
     from pytest_llmjudge.verdict import Vote
 

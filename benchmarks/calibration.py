@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                 judge.session.close()
                 judge = make_judge(server.base_url, Path(tmp) / f"j{k}")
             res = judge_stream(judge, outputs(args.items, args.seed + k, f"m{k}"))
-            a_hat = judge.session.accuracy(MODEL, "criteria")
+            a_hat = judge.accuracy(MODEL, "criteria")
             judge.session.close()
             pts = []
             decisive = calls = 0

@@ -24,7 +24,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pytest_llmjudge import _aggregate as agg  # noqa: E402
+from pytest_llmjudge.judging import decide as agg  # noqa: E402
 from pytest_llmjudge.verdict import Vote, Winner  # noqa: E402
 
 MIN_CONFIDENCE = 0.9  # the project's default min_confidence

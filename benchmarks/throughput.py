@@ -317,11 +317,11 @@ def throughput(n: int, latency: float) -> None:
 def cpu_per_call(total_calls: int, rounds: int) -> None:
     import asyncio
 
-    from pytest_llmjudge._client import litellm
-    from pytest_llmjudge._prompt import present, response_schema
-    from pytest_llmjudge.judge import Judge
+    from pytest_llmjudge.runtime.client import litellm
+    from pytest_llmjudge.judging.prompt import present, response_schema
+    from pytest_llmjudge.judging.judge import Judge
     from pytest_llmjudge.rubric import Rubric, as_rubric
-    from pytest_llmjudge.session import JudgeSession
+    from pytest_llmjudge.runtime.session import JudgeSession
     from pytest_llmjudge.settings import resolve
 
     print(f"\n== CPU per judge call, judge answering instantly ({total_calls} calls a "
@@ -450,7 +450,7 @@ def cpu_per_call(total_calls: int, rounds: int) -> None:
 
 
 async def _one_real(lm: Any, base_url: str, rubric: Any, schema: Any) -> Any:
-    from pytest_llmjudge._prompt import present
+    from pytest_llmjudge.judging.prompt import present
 
     pres = present(rubric, 0, output="1 + 1 = 2.", input="What is 1 + 1?",
                    reference=None, context=None)

@@ -10,33 +10,40 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .assertion import JudgeInconclusiveWarning as JudgeInconclusiveWarning
-    from .assertion import assert_judged as assert_judged
-    from .assertion import current_judge as current_judge
-    from .exceptions import BudgetExceededError as BudgetExceededError
-    from .exceptions import ConfigError as ConfigError
-    from .exceptions import JudgeCallError as JudgeCallError
-    from .exceptions import JudgedAssertionError as JudgedAssertionError
-    from .exceptions import JudgeNotConfiguredError as JudgeNotConfiguredError
-    from .exceptions import JudgeOutcomeError as JudgeOutcomeError
-    from .exceptions import JudgeParseError as JudgeParseError
-    from .exceptions import LLMJudgeError as LLMJudgeError
-    from .exceptions import RecordMissingError as RecordMissingError
-    from .exceptions import RubricError as RubricError
-    from .exceptions import UntrustedJudgeError as UntrustedJudgeError
-    from .judge import Judge as Judge
-    from .rubric import Criterion as Criterion
-    from .rubric import Rubric as Rubric
-    from .rubric import Scale as Scale
-    from .rubric import load_rubric as load_rubric
-    from .session import SelfPreferenceWarning as SelfPreferenceWarning
-    from .verdict import CriterionResult as CriterionResult
-    from .verdict import Outcome as Outcome
-    from .verdict import Verdict as Verdict
-    from .verdict import Vote as Vote
+    from pytest_llmjudge.assertion import assert_judged as assert_judged
+    from pytest_llmjudge.assertion import current_judge as current_judge
+    from pytest_llmjudge.exceptions import BudgetExceededError as BudgetExceededError
+    from pytest_llmjudge.exceptions import ConfigError as ConfigError
+    from pytest_llmjudge.exceptions import JudgeCallError as JudgeCallError
+    from pytest_llmjudge.exceptions import JudgedAssertionError as JudgedAssertionError
+    from pytest_llmjudge.exceptions import (
+        JudgeInconclusiveWarning as JudgeInconclusiveWarning,
+    )
+    from pytest_llmjudge.exceptions import (
+        JudgeNotConfiguredError as JudgeNotConfiguredError,
+    )
+    from pytest_llmjudge.exceptions import JudgeOutcomeError as JudgeOutcomeError
+    from pytest_llmjudge.exceptions import JudgeParseError as JudgeParseError
+    from pytest_llmjudge.exceptions import LLMJudgeError as LLMJudgeError
+    from pytest_llmjudge.exceptions import LLMJudgeWarning as LLMJudgeWarning
+    from pytest_llmjudge.exceptions import RecordMissingError as RecordMissingError
+    from pytest_llmjudge.exceptions import RubricError as RubricError
+    from pytest_llmjudge.exceptions import (
+        SelfPreferenceWarning as SelfPreferenceWarning,
+    )
+    from pytest_llmjudge.exceptions import UntrustedJudgeError as UntrustedJudgeError
+    from pytest_llmjudge.judging.judge import Judge as Judge
+    from pytest_llmjudge.rubric import Criterion as Criterion
+    from pytest_llmjudge.rubric import Rubric as Rubric
+    from pytest_llmjudge.rubric import Scale as Scale
+    from pytest_llmjudge.rubric import load_rubric as load_rubric
+    from pytest_llmjudge.verdict import CriterionResult as CriterionResult
+    from pytest_llmjudge.verdict import Outcome as Outcome
+    from pytest_llmjudge.verdict import Verdict as Verdict
+    from pytest_llmjudge.verdict import Vote as Vote
 
 _WHERE = {
-    "JudgeInconclusiveWarning": "assertion",
+    "JudgeInconclusiveWarning": "exceptions",
     "assert_judged": "assertion",
     "current_judge": "assertion",
     "BudgetExceededError": "exceptions",
@@ -47,15 +54,16 @@ _WHERE = {
     "JudgeOutcomeError": "exceptions",
     "JudgeParseError": "exceptions",
     "LLMJudgeError": "exceptions",
+    "LLMJudgeWarning": "exceptions",
     "RecordMissingError": "exceptions",
     "RubricError": "exceptions",
     "UntrustedJudgeError": "exceptions",
-    "Judge": "judge",
+    "Judge": "judging.judge",
     "Criterion": "rubric",
     "Rubric": "rubric",
     "Scale": "rubric",
     "load_rubric": "rubric",
-    "SelfPreferenceWarning": "session",
+    "SelfPreferenceWarning": "exceptions",
     "CriterionResult": "verdict",
     "Outcome": "verdict",
     "Verdict": "verdict",

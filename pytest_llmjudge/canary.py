@@ -16,7 +16,11 @@ from typing import Any
 
 import pytest
 
-from .rubric import Criterion, Rubric
+from pytest_llmjudge.assertion import current_judge
+from pytest_llmjudge.exceptions import JudgeOutcomeError
+from pytest_llmjudge.judging.message import format_verdict
+from pytest_llmjudge.rubric import Criterion, Rubric
+from pytest_llmjudge.verdict import Outcome
 
 NAME = "llmjudge_canary"
 
@@ -85,17 +89,11 @@ class CanaryItem(pytest.Item):
         self.case = case
 
     def runtest(self) -> None:
-        from .assertion import current_judge
-        from .verdict import Outcome
-
         verdict = current_judge().check(self.case.output, RUBRIC, input=INPUT,
                                         screen=False)
         if verdict.outcome is Outcome.FAIL:
             return
         if verdict.outcome is Outcome.JUDGE_ERROR:
-            from .assertion import format_verdict
-            from .exceptions import JudgeOutcomeError
-
             raise JudgeOutcomeError(format_verdict(verdict), verdict)
         how = ("PASSED" if verdict.outcome is Outcome.PASS else
                "could not decide on")
@@ -105,8 +103,6 @@ class CanaryItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> Any:
-        from .exceptions import JudgeOutcomeError
-
         if isinstance(excinfo.value, (CanaryLetThrough, JudgeOutcomeError)):
             return f"llmjudge canary {self.case.name}: {excinfo.value}"
         return super().repr_failure(excinfo, style=style)

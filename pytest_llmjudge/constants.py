@@ -15,6 +15,9 @@ DEFAULT_CACHE_DIR = ".llmjudge_cache"
 DEFAULT_RECORD_DIR = "llmjudge_records"
 HISTORY_FILE = "history.json"
 
+#: The model named in verdicts replayed from records when no model is configured.
+REPLAYED_MODEL = "(recorded)"
+
 #: Characters of the judged output shown in failure messages.
 EXCERPT_CHARS = 300
 

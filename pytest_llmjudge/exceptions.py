@@ -4,10 +4,12 @@ for judged failures, so that pytest reports each as what it is."""
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .verdict import Verdict
+    from pytest_llmjudge.verdict import Verdict
 
 
 class LLMJudgeError(Exception):
@@ -88,3 +90,39 @@ class JudgedAssertionError(AssertionError):
     def __init__(self, message: str, verdict: Verdict):
         super().__init__(message)
         self.verdict = verdict
+
+
+class LLMJudgeWarning(UserWarning):
+    """Root of every warning the plugin raises: filter them all with one name."""
+
+
+class JudgeInconclusiveWarning(LLMJudgeWarning):
+    """A judged expectation was inconclusive and ``inconclusive=warn`` let it pass."""
+
+
+class SelfPreferenceWarning(LLMJudgeWarning):
+    """The judge is the model (or family) that wrote the judged output."""
+
+
+class CacheWarning(LLMJudgeWarning):
+    """The judge cache could not be used as it is; the run goes on without it."""
+
+
+class RecordWarning(LLMJudgeWarning):
+    """A records file could not be used as it is."""
+
+
+class BaselineWarning(LLMJudgeWarning):
+    """The baseline report could not be compared with this run."""
+
+
+def warn_at_caller(warning: LLMJudgeWarning) -> None:
+    """Warn at the first frame outside this package: the user's line, however
+    deep inside the plugin the cause was found."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and os.path.abspath(
+            frame.f_code.co_filename).startswith(package + os.sep):
+        level += 1
+        frame = frame.f_back  # type: ignore[assignment]
+    warnings.warn(warning, stacklevel=level)

@@ -12,19 +12,28 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._context import NodeInfo, SessionHolder, TestContext, active
-from .constants import INI_PREFIX, MARKER, OPTION_PREFIX
-from .exceptions import ConfigError
-from .settings import OPTIONS, Settings, argparse_type, resolve
+from pytest_llmjudge.constants import INI_PREFIX, MARKER, OPTION_PREFIX
+from pytest_llmjudge.exceptions import ConfigError
+from pytest_llmjudge.reporting.run import (
+    attach,
+    finish,
+    register,
+    terminal_summary,
+    teststatus,
+)
+from pytest_llmjudge.reporting.state import RunState, state_key
+from pytest_llmjudge.runtime.context import (
+    SessionHolder,
+    TestContext,
+    active,
+    context_key,
+    holder_key,
+)
+from pytest_llmjudge.settings import OPTIONS, argparse_type, resolve, settings_key
+from pytest_llmjudge.types import NodeInfo
 
 if TYPE_CHECKING:
-    from .judge import Judge
-    from .report import RunState
-
-holder_key = pytest.StashKey[SessionHolder]()
-settings_key = pytest.StashKey[Settings]()
-state_key = pytest.StashKey["RunState"]()
-context_key = pytest.StashKey[TestContext]()
+    from pytest_llmjudge.judging.judge import Judge
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,8 +56,6 @@ def pytest_configure(config: pytest.Config) -> None:
     """Resolve settings once; the judge session itself is built on first use."""
     config.addinivalue_line("markers", f"{MARKER}(**settings): per-test judge settings "
                             "(model, threshold, min_samples, inconclusive, ...)")
-    from .report import RunState, register
-
     names = [o.name for o in OPTIONS]
     try:
         settings = resolve(
@@ -58,7 +65,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"pytest-llmjudge: {exc}") from None
     config.stash[settings_key] = settings
     if settings.calibrate and not hasattr(config, "workerinput"):
-        from .calibration import configure  # a bad labels file is a usage error
+        from pytest_llmjudge.calibration.run import (
+            configure,  # a bad labels file is a usage error
+        )
 
         configure(config, settings.calibrate)
     winput = getattr(config, "workerinput", {})
@@ -66,7 +75,7 @@ def pytest_configure(config: pytest.Config) -> None:
     started = float(winput.get("llmjudge_started") or time.time())
 
     def build() -> Any:
-        from .session import JudgeSession
+        from pytest_llmjudge.runtime.session import JudgeSession
 
         return JudgeSession(settings, config.rootpath, run_id=run_id, started=started)
 
@@ -75,6 +84,7 @@ def pytest_configure(config: pytest.Config) -> None:
     register(config)
 
 
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: absent under -p no:xdist
 def pytest_configure_node(node: Any) -> None:
     """xdist: hand the run id and start time down to a worker."""
     state = node.config.stash[state_key]
@@ -87,7 +97,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                                   items: list[pytest.Item]) -> None:
     """``--llmjudge-canary``: add one generated test per canary case."""
     if config.stash[settings_key].canary:
-        from .canary import add_items
+        from pytest_llmjudge.canary import add_items
 
         add_items(session, items)
 
@@ -131,26 +141,25 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         result = yield
     except BaseException as exc:
         if ctx is not None and ctx.expectations:
-            from .assertion import settle_expectations
+            from pytest_llmjudge.judging.expectations import settle_expectations
 
             settle_expectations(ctx.expectations, exc)
         raise
     if ctx is not None and ctx.expectations:
-        from .assertion import settle_expectations
+        from pytest_llmjudge.judging.expectations import settle_expectations
 
         settle_expectations(ctx.expectations)
     return result
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
-                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None],
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Attach this phase's verdicts to the report (xdist carries them home)."""
     report = yield
     ctx = item.stash.get(context_key, None)
     if ctx is not None:
-        from .report import attach
-
         attach(item, report, call, ctx)
     return report
 
@@ -158,15 +167,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config
                              ) -> tuple[str, str, Any] | None:
     """Judge errors and inconclusive verdicts get their own words."""
-    from .report import teststatus
-
     return teststatus(report)
 
 
 @pytest.fixture
 def judge(request: pytest.FixtureRequest) -> Judge:
     """A configured judge for non-raising use: ``judge.check(...) -> Verdict``."""
-    from .assertion import current_judge
+    from pytest_llmjudge.assertion import current_judge
 
     return current_judge()
 
@@ -176,18 +183,16 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     """``--llmjudge-calibrate``: judge the labelled examples (controller only)."""
     if session.config.stash[settings_key].calibrate and \
             not hasattr(session.config, "workerinput"):
-        from .calibration import run
+        from pytest_llmjudge.calibration.run import run
 
         run(session)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Write reports; hand worker counters to the controller; close the loop."""
-    from .report import finish
-
     finish(session)
     if session.config.stash[settings_key].calibrate:
-        from .calibration import exit_status
+        from pytest_llmjudge.calibration.run import exit_status
 
         exit_status(session)
 
@@ -195,11 +200,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
                             exitstatus: int, config: pytest.Config) -> None:
     """Print the judge summary (controller only, and only if something was judged)."""
-    from .report import terminal_summary
-
     terminal_summary(terminalreporter, config)
     if config.stash[settings_key].canary and not hasattr(config, "workerinput"):
-        from .canary import terminal_section
+        from pytest_llmjudge.canary import terminal_section
 
         terminal_section(terminalreporter)
     settings = config.stash[settings_key]
@@ -207,7 +210,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
     # Importing calibration costs ~20 ms: only when there is something to show.
     if settings.calibrate or settings.min_kappa is not None or (
             state is not None and state.records):
-        from .calibration import terminal_section as calibration_section
+        from pytest_llmjudge.calibration.run import (
+            terminal_section as calibration_section,
+        )
 
         calibration_section(terminalreporter, config)
 

@@ -15,7 +15,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, Union
 
-from .exceptions import RubricError
+from pytest_llmjudge.exceptions import RubricError
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]{0,63}$")
 
@@ -165,7 +165,8 @@ class Scale:
             keys
         ):
             raise RubricError(
-                f"pass_level {self.pass_level!r} is not one of the levels 1..{len(keys)}"
+                f"pass_level {self.pass_level!r} is not one of the levels "
+                f"1..{len(keys)}"
             )
 
     @property
@@ -182,10 +183,11 @@ class Scale:
         }
 
     def summary(self) -> str:
-        return f"{self.criterion.strip()} (scale 1-{self.top}, pass >= {self.pass_level})"
+        return (f"{self.criterion.strip()} (scale 1-{self.top}, "
+                f"pass >= {self.pass_level})")
 
 
-AnyRubric = Union[Rubric, Scale]
+AnyRubric = Rubric | Scale
 RubricLike = Union[str, Sequence[str], Rubric, Scale, Criterion, "PathLike[str]"]
 
 
@@ -208,7 +210,7 @@ def _slug(text: str, taken: set[str]) -> str:
     return name
 
 
-def _names_rubric_file(text: str) -> bool:
+def names_rubric_file(text: str) -> bool:
     """A one-word string ending in .yaml/.yml/.json (or naming such a file)."""
     s = text.strip()
     if not s.lower().endswith((".yaml", ".yml", ".json")) or "\n" in s:
@@ -229,13 +231,14 @@ def as_rubric(value: object) -> AnyRubric:
             raise RubricError(
                 "the rubric is an empty string: describe what the output must do"
             )
-        if _names_rubric_file(value):  # "rubrics/x.yaml" is a file, not a criterion
+        if names_rubric_file(value):  # "rubrics/x.yaml" is a file, not a criterion
             return load_rubric(value.strip())
         return Rubric([Criterion(_slug(value, set()), value)])
     if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
         items = list(value)
         if not items:
-            raise RubricError("the rubric is an empty list: give at least one criterion")
+            raise RubricError(
+                "the rubric is an empty list: give at least one criterion")
         taken: set[str] = set()
         crits: list[Criterion] = []
         for item in items:
@@ -317,6 +320,8 @@ def rubric_from_dict(data: object) -> AnyRubric:
             )
             taken.add(crits[-1].name)
         else:
-            raise RubricError(f"criterion entries must be strings or mappings: {item!r}")
+            raise RubricError(
+                f"criterion entries must be strings or mappings: {item!r}")
     name = data.get("name")
-    return Rubric(crits, threshold=data.get("threshold"), name=str(name) if name else None)
+    return Rubric(crits, threshold=data.get("threshold"),
+                  name=str(name) if name else None)

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from .constants import ENV_PREFIX, INI_PREFIX, PER_TEST_SETTINGS
-from .exceptions import ConfigError
+import pytest
+
+from pytest_llmjudge.constants import ENV_PREFIX, INI_PREFIX, PER_TEST_SETTINGS
+from pytest_llmjudge.exceptions import ConfigError
 
 
 class CacheMode(str, Enum):
@@ -63,7 +65,7 @@ class ResponseFormat(str, Enum):
 
 
 def _choice(enum: type[Enum]) -> Callable[[object], str]:
-    values = [str(e.value) for e in enum]  # type: ignore[attr-defined]
+    values = [str(e.value) for e in enum]
 
     def parse(v: object) -> str:
         s = str(v.value if isinstance(v, Enum) else v).strip().lower()
@@ -95,7 +97,8 @@ def _num(lo: float | None = None, hi: float | None = None, integer: bool = False
             if integer:
                 if isinstance(v, float) and not v.is_integer():
                     raise ValueError
-                x: float = int(v) if isinstance(v, (int, float)) else int(str(v).strip())
+                x: float = int(v) if isinstance(v, (int, float)) \
+                    else int(str(v).strip())
             else:
                 x = float(v) if isinstance(v, (int, float)) else float(str(v).strip())
         except (TypeError, ValueError):
@@ -135,8 +138,8 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("model", _text, None, "judge model, any litellm name (e.g. openai/gpt-4o-mini)",
-           metavar="NAME"),
+    Option("model", _text, None, "judge model, any litellm name (e.g. "
+           "openai/gpt-4o-mini)", metavar="NAME"),
     Option("api_base", _text, None, "base URL of the judge API (OpenAI-compatible "
            "endpoints, proxies)", metavar="URL"),
     Option("jury", _models, None, "comma-separated judge models; the majority decides",
@@ -144,8 +147,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("threshold", _num(0.0, 1.0), 0.5, "weighted share of optional criteria that "
            "must pass"),
     Option("temperature", _num(0.0, 2.0), 0.0, "judge sampling temperature"),
-    Option("min_samples", _num(1, 64, integer=True), 2, "judge calls per judgment before "
-           "the stopping rule applies (2 = both presentation orders)"),
+    Option("min_samples", _num(1, 64, integer=True), 2, "judge calls per judgment "
+           "before the stopping rule applies (2 = both presentation orders)"),
     Option("max_samples", _num(1, 64, integer=True), 6, "most judge calls per judgment "
            "when presentations disagree"),
     Option("min_confidence", _num(0.5, 1.0), 0.9, "confidence a verdict needs to be "
@@ -163,17 +166,21 @@ OPTIONS: tuple[Option, ...] = (
            "reasoning openers) without asking the judge"),
     Option("max_output_chars", _num(1, None, integer=True), 200_000, "longest judged "
            "text accepted"),
-    Option("response_format", _choice(ResponseFormat), "json_schema", "how the reply is requested: json_schema, json_object or text"),
-    Option("logprobs", _bool, True, "ask for token log-probabilities (used for confidence "
-           "where the provider returns them)"),
+    Option("response_format", _choice(ResponseFormat), "json_schema", "how the reply "
+           "is requested: json_schema, json_object or text"),
+    Option("logprobs", _bool, True, "ask for token log-probabilities (used for "
+           "confidence where the provider returns them)"),
     Option("concurrency", _num(1, 1024, integer=True), 16, "judge calls in flight at "
            "once, per process"),
-    Option("rpm", _num(0.001, None), None, "requests per minute per model, per process"),
-    Option("record_mode", _choice(RecordMode), None, "replay/record judge replies: none "
-           "(replay only), once, new_episodes, all; unset = live judge, no records"),
-    Option("record_dir", _text, None, "records folder (default: llmjudge_records beside "
-           "each test module)", metavar="DIR"),
-    Option("report", _text, None, "write a JSON report of every verdict", metavar="PATH"),
+    Option("rpm", _num(0.001, None), None, "requests per minute per model, per "
+           "process"),
+    Option("record_mode", _choice(RecordMode), None, "replay/record judge replies: "
+           "none (replay only), once, new_episodes, all; unset = live judge, "
+           "no records"),
+    Option("record_dir", _text, None, "records folder (default: llmjudge_records "
+           "beside each test module)", metavar="DIR"),
+    Option("report", _text, None, "write a JSON report of every verdict",
+           metavar="PATH"),
     Option("markdown", _text, None, "write a Markdown summary", metavar="PATH"),
     Option("baseline", _text, None, "compare verdicts with an earlier JSON report",
            metavar="PATH"),
@@ -321,3 +328,7 @@ def resolve(
     s = Settings(**values, api_key=key)
     s.check()
     return s
+
+
+#: The run's resolved settings, set in ``pytest_configure``.
+settings_key = pytest.StashKey[Settings]()

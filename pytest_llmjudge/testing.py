@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-_FENCE = re.compile(r"<(input|context|reference|output|response_a|response_b)-([0-9a-f]+)>"
+_FENCE = re.compile(r"<(input|context|reference|output|response_a|response_b)"
+                    r"-([0-9a-f]+)>"
                     r"\n(.*?)\n</\1-\2>", re.DOTALL)
 _CRIT = re.compile(r'^- "(.+?)": (.*)$', re.MULTILINE)
 _LEVEL = re.compile(r"^(\d+): (.*)$", re.MULTILINE)
@@ -228,7 +229,8 @@ class ScriptedJudgeServer:
                 with server._lock:
                     server.arrivals.append(time.monotonic())
                     server.requests.append(req)
-                    server.headers.append({k.lower(): v for k, v in self.headers.items()})
+                    server.headers.append(
+                        {k.lower(): v for k, v in self.headers.items()})
                     server.in_flight += 1
                     server.peak_in_flight = max(server.peak_in_flight, server.in_flight)
                 try:
@@ -263,8 +265,8 @@ class ScriptedJudgeServer:
                     doc["choices"] = []
                     self._send(200, doc)
                 elif f.kind == "truncated":
-                    self._send(200, _completion(model, '{"criteria": [{"name": "x", "re',
-                                                "length"))
+                    cut = '{"criteria": [{"name": "x", "re'
+                    self._send(200, _completion(model, cut, "length"))
                 elif f.kind == "garbage":
                     self._send(200, _completion(model, "Looks fine to me!", "stop"))
                 elif f.kind == "badjson":
@@ -306,6 +308,7 @@ class ScriptedJudgeServer:
     @property
     def base_url(self) -> str:
         host, port = self._httpd.server_address[:2]
+        assert isinstance(host, str)  # an IPv4 server's address
         return f"http://{host}:{port}/v1"
 
     def start(self) -> ScriptedJudgeServer:
@@ -332,7 +335,8 @@ def _completion(model: str, content: str, finish: str,
     if logprobs is not None:
         choice["logprobs"] = logprobs
     return {
-        "id": "chatcmpl-scripted", "object": "chat.completion", "created": int(time.time()),
+        "id": "chatcmpl-scripted", "object": "chat.completion",
+        "created": int(time.time()),
         "model": model, "choices": [choice],
         "usage": {"prompt_tokens": 100, "completion_tokens": max(1, len(content) // 4),
                   "total_tokens": 100 + max(1, len(content) // 4)},

@@ -39,7 +39,8 @@ class Vote(BaseModel):
     )
     level: int | None = Field(default=None, description="Scale level (scale rubrics).")
     winner: Winner | None = Field(
-        default=None, description="Comparison winner in the caller's labels (A = first)."
+        default=None,
+        description="Comparison winner in the caller's labels (A = first).",
     )
     stated_confidence: float | None = Field(
         default=None, description="Confidence the judge stated in its reply."
@@ -50,7 +51,8 @@ class Vote(BaseModel):
     )
     cached: bool = Field(default=False, description="Served from cache or records.")
     tokens: int = 0
-    error: str | None = Field(default=None, description="Why this vote failed, if it did.")
+    error: str | None = Field(default=None,
+                              description="Why this vote failed, if it did.")
 
 
 class CriterionResult(BaseModel):

@@ -323,7 +323,7 @@ def good_output(tag: str) -> str:
 def test_async_api_outside_asyncio_and_trio_says_what_to_do() -> None:
     # An event loop of another library (none here: the coroutine is driven by
     # hand, as such a loop would) gets a clear error, and nothing is sent.
-    from pytest_llmjudge._loop import JudgeLoop
+    from pytest_llmjudge.runtime.loop import JudgeLoop
     from pytest_llmjudge.exceptions import ConfigError
 
     sent = []

@@ -425,7 +425,7 @@ def test_kappa_over_too_few_decided_examples_is_not_trusted(
 
 
 def test_trust_needs_four_in_five_examples_decided() -> None:
-    from pytest_llmjudge._agreement import Agreement, distrust
+    from pytest_llmjudge.calibration.agreement import Agreement, distrust
 
     a = Agreement()
     a.add(True, "pass")
@@ -586,7 +586,7 @@ def test_labels_file_mistakes_name_the_line(tmp_path: Path, line: str,
                                             message: str) -> None:
     from fnmatch import fnmatch
 
-    from pytest_llmjudge.calibration import load_labels
+    from pytest_llmjudge.calibration.run import load_labels
     from pytest_llmjudge.exceptions import ConfigError
 
     path = tmp_path / "labels.jsonl"
@@ -597,7 +597,7 @@ def test_labels_file_mistakes_name_the_line(tmp_path: Path, line: str,
 
 
 def test_labels_file_rubric_paths_are_relative_to_it(tmp_path: Path) -> None:
-    from pytest_llmjudge.calibration import load_labels
+    from pytest_llmjudge.calibration.run import load_labels
 
     (tmp_path / "cal" / "rubrics").mkdir(parents=True)
     (tmp_path / "cal" / "rubrics" / "reply.yaml").write_text(REPLY)

@@ -288,8 +288,8 @@ def test_complete_awaits_before_attempt_before_every_request(
         judge_server: ScriptedJudgeServer) -> None:
     # The API judge.py passes the slot's pacing through: called before the first
     # request and before each retry, never in between.
-    from pytest_llmjudge._client import complete
-    from pytest_llmjudge._loop import JudgeLoop
+    from pytest_llmjudge.runtime.client import complete
+    from pytest_llmjudge.runtime.loop import JudgeLoop
 
     judge_server.policy = ScriptedJudge(faults=[Fault("status", status=503,
                                                       retry_after=0)] * 2)
@@ -315,7 +315,7 @@ def test_complete_awaits_before_attempt_before_every_request(
 
 
 def test_a_cancelled_wait_gives_its_rpm_turn_back() -> None:
-    from pytest_llmjudge._loop import JudgeLoop
+    from pytest_llmjudge.runtime.loop import JudgeLoop
 
     loop = JudgeLoop(concurrency=4, rpm=60)  # a turn a second
 
@@ -343,7 +343,7 @@ def test_slot_pace_gives_each_request_one_turn(paced: bool) -> None:
     # slot(paced=True) waits for the first request's turn and slot.pace lets
     # that request go; slot(paced=False) leaves every turn to slot.pace. Either
     # way, each later request under the same slot waits for a turn anew.
-    from pytest_llmjudge._loop import JudgeLoop
+    from pytest_llmjudge.runtime.loop import JudgeLoop
 
     loop = JudgeLoop(concurrency=4, rpm=60)  # a turn a second
 

@@ -234,7 +234,7 @@ def test_provider_key_quoted_back_is_never_written(
 
 def test_redact_covers_secret_variables_and_key_shapes(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_llmjudge._client import _short, redact
+    from pytest_llmjudge.runtime.client import _short, redact
 
     secrets = {"ACME_API_KEY": "acme-value-0001", "DEPLOY_TOKEN": "deploy-value-0002",
                "MY_SECRET_THING": "secret-value-0003", "SIGNING_KEY": "signing-value-04",
@@ -299,7 +299,7 @@ def test_cache_dir_of_the_users_is_used_but_not_marked(
 
 
 def test_cache_folder_ownership(tmp_path: Path) -> None:
-    from pytest_llmjudge.cache import ReplyCache
+    from pytest_llmjudge.storage.cache import ReplyCache
 
     def opened(path: Path) -> None:
         c = ReplyCache(path, "on")
@@ -351,8 +351,8 @@ def test_cache_folder_ownership(tmp_path: Path) -> None:
 def test_wrong_typed_rows_beside_the_cache_are_ignored(tmp_path: Path) -> None:
     """Valid JSON of the wrong shape (a damaged or foreign row) is a miss, never
     a crash: agreement statistics fall back to the prior, history to nothing."""
-    from pytest_llmjudge.cache import ReplyCache
-    from pytest_llmjudge.session import JudgeSession
+    from pytest_llmjudge.storage.cache import ReplyCache
+    from pytest_llmjudge.runtime.session import JudgeSession
     from pytest_llmjudge.settings import resolve
     from pytest_llmjudge.verdict import Outcome, Verdict
 

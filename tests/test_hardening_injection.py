@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from pytest_llmjudge._parse import parse_reply
-from pytest_llmjudge._prompt import SYSTEM, neutralise
-from pytest_llmjudge._screen import degenerate_reason
+from pytest_llmjudge.judging.parse import parse_reply
+from pytest_llmjudge.judging.prompt import SYSTEM, neutralise
+from pytest_llmjudge.judging.screen import degenerate_reason
 from pytest_llmjudge.exceptions import JudgeParseError
 from pytest_llmjudge.testing import JudgeRequest, ScriptedJudge, ScriptedJudgeServer
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmjudge._aggregate import accuracy_from_agreement
+from pytest_llmjudge.judging.decide import accuracy_from_agreement
 from pytest_llmjudge.testing import (
     Fault,
     JudgeRequest,

@@ -100,7 +100,7 @@ def test_same_summary_and_report_with_and_without_xdist(
     assert _stable(plain) == _stable(xdist)
     # Both runs pooled the same agreement for the next run (xdist workers hand
     # theirs to the controller, which saves it once they are all done).
-    from pytest_llmjudge.session import JudgeSession
+    from pytest_llmjudge.runtime.session import JudgeSession
     from pytest_llmjudge.settings import resolve
 
     learned = []
@@ -120,7 +120,7 @@ def test_report_matches_its_published_schema(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
         judge_args: list[str]) -> None:
     jsonschema = pytest.importorskip("jsonschema")
-    from pytest_llmjudge.outputs import SCHEMA_FILE
+    from pytest_llmjudge.reporting.outputs import SCHEMA_FILE
 
     judge_server.policy = Mixed()
     pytester.makepyfile(test_mixed=MIXED)

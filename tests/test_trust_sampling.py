@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from pytest_llmjudge import _aggregate as agg
-from pytest_llmjudge.judge import Judge, _hopeless
-from pytest_llmjudge.session import JudgeSession
+from pytest_llmjudge.judging import decide as agg
+from pytest_llmjudge.judging.judge import Judge
+from pytest_llmjudge.judging.sample import hopeless as _hopeless
+from pytest_llmjudge.runtime.session import JudgeSession
 from pytest_llmjudge.settings import resolve
 from pytest_llmjudge.testing import ScriptedJudge, ScriptedJudgeServer
 

@@ -15,11 +15,12 @@ import diskcache
 import pytest
 from diskcache.core import MODE_RAW
 
-from pytest_llmjudge import cache as cache_mod
-from pytest_llmjudge._parse import parse_reply
-from pytest_llmjudge.cache import JSONOnlyDisk, ReplyCache, cache_key
+from pytest_llmjudge.storage import cache as cache_mod
+from pytest_llmjudge.judging.parse import parse_reply
+from pytest_llmjudge.judging import plan
+from pytest_llmjudge.storage.cache import JSONOnlyDisk, ReplyCache, cache_key
 from pytest_llmjudge.exceptions import ConfigError, JudgeParseError, RubricError
-from pytest_llmjudge.judge import Judge
+from pytest_llmjudge.judging.judge import Judge
 from pytest_llmjudge.rubric import (
     Criterion,
     Rubric,
@@ -28,7 +29,7 @@ from pytest_llmjudge.rubric import (
     load_rubric,
     rubric_from_dict,
 )
-from pytest_llmjudge.session import JudgeSession
+from pytest_llmjudge.runtime.session import JudgeSession
 from pytest_llmjudge.settings import OPTIONS, Settings, argparse_type, resolve
 
 NAMES = ("apology", "refund")
@@ -380,7 +381,7 @@ def _keys(settings: Settings, tmp_path: Path, index: int = 0, model: str = "open
                             "input": "Where is my order?", "reference": "We are sorry.",
                             "context": "Order 1 is late.", **task}
     t = judge.task(args.pop("output"), args.pop("rubric"), **args)
-    return judge._key(t, model, judge._presentation(t, index), index)
+    return plan.keys(t, model, plan.presentation(t, index), index)
 
 
 def test_cache_key_covers_every_input_but_no_secret(tmp_path: Path,
@@ -429,7 +430,7 @@ def test_cache_key_covers_every_input_but_no_secret(tmp_path: Path,
 def test_report_schema_describes_every_verdict_field() -> None:
     """The published schema keeps up with the Verdict model (a new field must be
     added to report.schema.json too)."""
-    from pytest_llmjudge.outputs import SCHEMA_FILE
+    from pytest_llmjudge.reporting.outputs import SCHEMA_FILE
     from pytest_llmjudge.verdict import Verdict
 
     schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))

@@ -21,7 +21,8 @@ from typing import Any
 import diskcache
 from diskcache.core import MODE_BINARY, MODE_PICKLE, MODE_RAW, MODE_TEXT
 
-from .constants import PROMPT_VERSION
+from pytest_llmjudge.constants import PROMPT_VERSION
+from pytest_llmjudge.exceptions import CacheWarning
 
 _README = (
     "# pytest-llmjudge cache\n\nJudge replies cached by pytest-llmjudge (JSON only).\n"
@@ -32,9 +33,6 @@ _TAG = (
     "# This file is a cache directory tag created by pytest-llmjudge.\n"
 )
 
-
-class CacheWarning(UserWarning):
-    """The cache could not be used as it was; the run continues without it."""
 
 
 class JSONOnlyDisk(diskcache.Disk):
@@ -75,7 +73,8 @@ class _Unreadable(Exception):
 
 def cache_key(parts: dict[str, Any]) -> str:
     """Stable hash of everything that changes a judge reply (never secrets)."""
-    blob = json.dumps({"v": PROMPT_VERSION, **parts}, sort_keys=True, ensure_ascii=False)
+    blob = json.dumps({"v": PROMPT_VERSION, **parts}, sort_keys=True,
+                      ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -117,7 +116,8 @@ def _is_diskcache(path: Path) -> bool:
     """A diskcache folder holding nothing but diskcache's files (safe to remove)."""
     names = _names(path)
     return names is not None and all(
-        n in _DISKCACHE_FILES or (len(n) == 2 and all(c in "0123456789abcdef" for c in n))
+        n in _DISKCACHE_FILES
+        or (len(n) == 2 and all(c in "0123456789abcdef" for c in n))
         for n in names)
 
 

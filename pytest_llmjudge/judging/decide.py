@@ -30,8 +30,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .rubric import Criterion, Rubric, Scale
-from .verdict import CriterionResult, Vote
+from pytest_llmjudge.rubric import Criterion, Rubric, Scale
+from pytest_llmjudge.verdict import CriterionResult, Vote, Winner
 
 PRIOR_AGREEMENT = 0.8
 PRIOR_PAIRS = 10.0
@@ -130,13 +130,13 @@ class Decision:
     criteria: list[CriterionResult]
     score: float | None = None
     level: float | None = None
-    winner: str | None = None
+    winner: Winner | None = None
     flaky_reason: str | None = None
     agree: int = 0
     pairs: int = 0
 
 
-def _rule(rubric: Rubric, threshold: float) -> Callable[[dict[str, bool]], bool]:
+def rule(rubric: Rubric, threshold: float) -> Callable[[dict[str, bool]], bool]:
     def passes(d: dict[str, bool]) -> bool:
         if not all(d[c.name] for c in rubric.criteria if c.required):
             return False
@@ -181,7 +181,7 @@ def decide_criteria(rubric: Rubric, votes: Sequence[Vote], a: float,
         if (r := _disagreement(c.name, good, signs)) is not None:
             reasons.append(r)
         crs.append(_criterion_result(c, ev, good))
-    passes = _rule(rubric, threshold)
+    passes = rule(rubric, threshold)
     decided = {n: e.decision for n, e in results.items()}
     undecided = [n for n, d in decided.items() if d is None]
     # An undecided criterion leaves the verdict inconclusive only if it matters.
@@ -253,9 +253,10 @@ def decide_pairwise(votes: Sequence[Vote], a: float, mode: str) -> Decision:
     cert = [_stated(v.stated_confidence) for v in good]
     winners = [str(v.winner) for v in good]
     w = math.log(a / (1.0 - a))
+    choices: tuple[Winner, ...] = ("A", "B", "tie")
     weight = {k: sum(w * c
                      for x, c in zip(winners, cert, strict=True) if x == k)
-              for k in ("A", "B", "tie")}
+              for k in choices}
     ranked = sorted(weight.items(), key=lambda kv: kv[1], reverse=True)
     margin = ranked[0][1] - ranked[1][1]
     winner = ranked[0][0] if margin > 1e-9 else None

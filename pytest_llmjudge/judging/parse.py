@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .exceptions import JudgeParseError
+from pytest_llmjudge.exceptions import JudgeParseError
 
 _PASS = {"pass", "passed", "yes", "true"}
 _FAIL = {"fail", "failed", "no", "false"}

@@ -18,22 +18,21 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .constants import PROMPT_VERSION
+from pytest_llmjudge.constants import PROMPT_VERSION
+from pytest_llmjudge.exceptions import BaselineWarning
+from pytest_llmjudge.storage.atomic import write_json, write_text
 
 if TYPE_CHECKING:
-    from .report import RunState
-    from .settings import Settings
+    from pytest_llmjudge.reporting.state import RunState
+    from pytest_llmjudge.settings import Settings
 
 REPORT_SCHEMA_VERSION = 1
 SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
 
 
-class BaselineWarning(UserWarning):
-    """The baseline report could not be read; no comparison was made."""
-
 
 def report_doc(state: RunState) -> dict[str, Any]:
-    from .summary import JudgeReport
+    from pytest_llmjudge.reporting.summary import JudgeReport
 
     verdicts = sorted(state.records, key=lambda r: (r["nodeid"], r.get("key", "")))
     return {
@@ -102,7 +101,7 @@ def load_baseline(path: Path) -> list[dict[str, Any]] | None:
 
 
 def markdown(state: RunState) -> str:
-    from .summary import OUTCOMES, JudgeReport
+    from pytest_llmjudge.reporting.summary import OUTCOMES, JudgeReport
 
     rep = JudgeReport(state)
     d = rep.data()
@@ -126,7 +125,8 @@ def markdown(state: RunState) -> str:
         lines += ["", "### Compared with the baseline", ""]
         for key, title in (("regressions", "Regressions (pass → fail)"),
                            ("improvements", "Improvements"),
-                           ("became_flaky", "Became flaky (not counted as regressions)"),
+                           ("became_flaky",
+                            "Became flaky (not counted as regressions)"),
                            ("became_inconclusive", "Became inconclusive or judge error "
                             "(not counted as regressions)"),
                            ("new", "New verdicts"), ("missing", "Missing verdicts")):
@@ -153,8 +153,7 @@ def _path(config: pytest.Config, value: str) -> Path:
 
 def write_outputs(config: pytest.Config, settings: Settings, state: RunState,
                   session: pytest.Session) -> None:
-    from .report import json_default
-
+    """Compare with the baseline, then write the JSON report and Markdown."""
     passing_so_far = session.exitstatus == pytest.ExitCode.OK
     if settings.baseline:
         base = load_baseline(_path(config, settings.baseline))
@@ -162,8 +161,9 @@ def write_outputs(config: pytest.Config, settings: Settings, state: RunState,
             state.baseline = compare_baseline(base, state.records)
             n = len(state.baseline["regressions"])
             if settings.fail_on_regression and n:
-                state.gate = (f"--llmjudge-fail-on-regression: {n} verdict(s) regressed "
-                              "from pass to fail against the baseline; the run fails")
+                state.gate = (f"--llmjudge-fail-on-regression: {n} verdict(s) "
+                              "regressed from pass to fail against the baseline; "
+                              "the run fails")
         elif settings.fail_on_regression:
             # A gate that cannot compare must not open silently.
             state.gate = (f"--llmjudge-fail-on-regression: the baseline "
@@ -172,15 +172,13 @@ def write_outputs(config: pytest.Config, settings: Settings, state: RunState,
         if state.gate and passing_so_far:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if settings.report:
-        json_default(_path(config, settings.report), report_doc(state))
+        write_json(_path(config, settings.report), report_doc(state))
     if not state.records and not settings.markdown:
         return
     md = markdown(state) if (settings.markdown or os.environ.get(
         "GITHUB_STEP_SUMMARY")) else ""
     if settings.markdown:
-        p = _path(config, settings.markdown)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(md, encoding="utf-8")
+        write_text(_path(config, settings.markdown), md)
     step = os.environ.get("GITHUB_STEP_SUMMARY")
     if step and state.records:
         with open(step, "a", encoding="utf-8") as f:

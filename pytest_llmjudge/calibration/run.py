@@ -12,19 +12,48 @@ Imported by the plugin's hooks only when calibration is in play.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._agreement import Agreement, CalibrationRun, Judged, summarise
-from ._labels import Example, labels_path, load_labels
-from .constants import OPTION_PREFIX
-from .exceptions import ConfigError
+from pytest_llmjudge.calibration.agreement import (
+    Agreement,
+    CalibrationRun,
+    Judged,
+    summarise,
+)
+from pytest_llmjudge.calibration.labels import Example, labels_path, load_labels
+from pytest_llmjudge.calibration.report import (
+    not_calibrated_lines,
+    report_lines,
+    status_lines,
+)
+from pytest_llmjudge.constants import OPTION_PREFIX, PROMPT_VERSION
+from pytest_llmjudge.exceptions import ConfigError
+from pytest_llmjudge.judging.judge import Judge
+from pytest_llmjudge.judging.trust import (
+    INDEX,
+    NOT_CALIBRATED,
+    JudgeId,
+    config_key,
+    digest,
+    endpoint,
+    forget,
+    judge_id,
+    rubric_ident,
+)
+from pytest_llmjudge.reporting.state import state_key
+from pytest_llmjudge.runtime.context import holder_key
+from pytest_llmjudge.settings import settings_key
+from pytest_llmjudge.types import NodeInfo
 
 if TYPE_CHECKING:
-    from .judge import Judge, Task
+    from pytest_llmjudge.judging.task import Task
+    from pytest_llmjudge.runtime.session import JudgeSession
 
 __all__ = ["Agreement", "CalibrationRun", "Example", "configure", "exit_status",
            "labels_path", "load_labels", "run", "summarise", "terminal_section"]
@@ -58,13 +87,6 @@ def _relative(config: pytest.Config, path: Path) -> str:
 
 def run(session: pytest.Session) -> CalibrationRun | None:
     """Judge every labelled example concurrently, compute and store the result."""
-    import asyncio
-
-    from ._context import NodeInfo
-    from ._trust import judge_id, store
-    from .judge import Judge
-    from .plugin import holder_key, settings_key
-
     config = session.config
     examples = config.stash.get(examples_key, None)
     settings = config.stash[settings_key]
@@ -119,10 +141,6 @@ def run(session: pytest.Session) -> CalibrationRun | None:
 def terminal_section(tr: pytest.TerminalReporter, config: pytest.Config) -> None:
     """The calibration report, or the stored calibrations' status, and the
     rubrics --llmjudge-min-kappa found not calibrated (controller)."""
-    from ._calibration_report import not_calibrated_lines, report_lines, status_lines
-    from ._trust import NOT_CALIBRATED, judge_id
-    from .plugin import holder_key, settings_key, state_key
-
     if hasattr(config, "workerinput"):
         return
     settings = config.stash[settings_key]
@@ -156,3 +174,26 @@ def exit_status(session: pytest.Session) -> None:
     result = session.config.stash.get(result_key, None)
     if result is not None and result.untrusted() and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def store(session: JudgeSession, run: CalibrationRun) -> None:
+    """Keep each rubric's result beside the cache, keyed by the judge configuration."""
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime())
+    who = JudgeId(run.models, run.api_base)
+    for g in run.groups:
+        t = g.trust
+        canonical = g.rubric.canonical()
+        session.meta.set(f"calibration:{config_key(who, canonical)}", {
+            "kappa": t.kappa, "agreement": t.agreement, "examples": t.n,
+            "decided": t.decided, "judge_pass_rate": t.judge_pass_rate,
+            "human_pass_rate": t.human_pass_rate, "models": sorted(run.models),
+            "prompt_version": PROMPT_VERSION, "rubric": g.name, "labels": run.shown,
+            "when": when})
+        ident = rubric_ident(g.rubric)
+        session.meta.set(f"calibration-rubric:{ident}", {
+            "name": g.name, "canonical": canonical, "hash": digest(canonical),
+            "models": sorted(run.models), "endpoint": endpoint(who),
+            "prompt_version": PROMPT_VERSION, "labels": run.shown, "when": when})
+        session.meta.add(INDEX, {ident: 1.0})
+    forget(session)
+    run.stored = True

@@ -9,27 +9,46 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .constants import OPTION_PREFIX, PROMPT_VERSION
+from pytest_llmjudge.constants import OPTION_PREFIX, PROMPT_VERSION, REPLAYED_MODEL
+from pytest_llmjudge.exceptions import UntrustedJudgeError
+from pytest_llmjudge.judging.message import format_verdict
+from pytest_llmjudge.rubric import Rubric
+from pytest_llmjudge.text import clip, excerpt
+from pytest_llmjudge.types import Kind, NodeInfo
+from pytest_llmjudge.verdict import Outcome, Verdict
 
 if TYPE_CHECKING:
-    from ._agreement import CalibrationRun
-    from .judge import Judge, Task
-    from .rubric import AnyRubric
-    from .session import JudgeSession
-    from .settings import Settings
+    from pytest_llmjudge.judging.task import Task
+    from pytest_llmjudge.rubric import AnyRubric
+    from pytest_llmjudge.runtime.session import JudgeSession
+    from pytest_llmjudge.settings import Settings
 
-_INDEX = "calibration:index"
+INDEX = "calibration:index"
 #: The note a refused, not calibrated judgment carries (the summary lists them).
 NOT_CALIBRATED = "not calibrated for this judge: "
 
+#: The share of labelled examples the judge must decide (pass or fail) for its
+#: kappa to vouch for it: kappa over 2 decided examples of 10 says little.
+MIN_DECIDED = 0.8
 
-def _hash(obj: object) -> str:
+
+def distrust(kappa: float | None, decided: int, examples: int, min_kappa: float
+             ) -> str | None:
+    """Why a calibration does not vouch for the judge: "few" (too few examples
+    decided), "undefined" (no kappa), "low" (below min_kappa); None: trusted."""
+    if not examples or decided < MIN_DECIDED * examples - 1e-9:
+        return "few"
+    if kappa is None:
+        return "undefined"
+    return "low" if kappa < min_kappa - 1e-12 else None
+
+
+def digest(obj: object) -> str:
     blob = json.dumps(obj, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
 
@@ -52,8 +71,6 @@ def judge_id(settings: Settings) -> JudgeId:
     none) the committed records judge: calibrating and checking both use
     ``REPLAYED_MODEL``, so a replayed calibration is consulted."""
     if not settings.models:
-        from .judge import REPLAYED_MODEL
-
         return JudgeId((REPLAYED_MODEL,))
     return JudgeId(tuple(settings.models),
                    (settings.api_base or "").rstrip("/") or None)
@@ -65,62 +82,42 @@ def config_key(who: JudgeId, canonical: Mapping[str, Any]) -> str:
                              "prompt_version": PROMPT_VERSION, "rubric": canonical}
     if who.api_base:  # absent for the provider's default endpoint
         parts["api_base"] = who.api_base
-    return _hash(parts)
+    return digest(parts)
 
 
-def _endpoint(who: JudgeId) -> str | None:
-    return _hash(who.api_base) if who.api_base else None  # never the URL itself
+def endpoint(who: JudgeId) -> str | None:
+    return digest(who.api_base) if who.api_base else None  # never the URL itself
 
 
 def rubric_ident(rubric: AnyRubric) -> str:
     """A rubric's lasting identity: its name when it has one (so an edited rubric
     is seen as changed), else its canonical form."""
     name = rubric_name(rubric, named_only=True)
-    return f"name:{name}" if name else f"hash:{_hash(rubric.canonical())}"
+    return f"name:{name}" if name else f"hash:{digest(rubric.canonical())}"
 
 
 def rubric_name(rubric: AnyRubric, named_only: bool = False) -> str:
     """The rubric's name (a Scale's default "score" is none), else its summary."""
-    from .rubric import Rubric
-
     name = rubric.name if isinstance(rubric, Rubric) or rubric.name != "score" \
         else None
     if named_only or name:
         return name or ""
     text = rubric.summary()
-    return text if len(text) <= 60 else text[:59] + "…"
+    return clip(text, 60)
 
 
 _memo: weakref.WeakKeyDictionary[JudgeSession, dict[str, Status]] = \
     weakref.WeakKeyDictionary()
 
 
-def store(session: JudgeSession, run: CalibrationRun) -> None:
-    """Keep each rubric's result beside the cache, keyed by the judge configuration."""
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime())
-    who = JudgeId(run.models, run.api_base)
-    for g in run.groups:
-        t = g.trust
-        canonical = g.rubric.canonical()
-        session.meta.set(f"calibration:{config_key(who, canonical)}", {
-            "kappa": t.kappa, "agreement": t.agreement, "examples": t.n,
-            "decided": t.decided, "judge_pass_rate": t.judge_pass_rate,
-            "human_pass_rate": t.human_pass_rate, "models": sorted(run.models),
-            "prompt_version": PROMPT_VERSION, "rubric": g.name, "labels": run.shown,
-            "when": when})
-        ident = rubric_ident(g.rubric)
-        session.meta.set(f"calibration-rubric:{ident}", {
-            "name": g.name, "canonical": canonical, "hash": _hash(canonical),
-            "models": sorted(run.models), "endpoint": _endpoint(who),
-            "prompt_version": PROMPT_VERSION, "labels": run.shown, "when": when})
-        session.meta.add(_INDEX, {ident: 1.0})
+def forget(session: JudgeSession) -> None:
+    """Drop the memoised lookups after new calibrations were stored."""
     _memo.pop(session, None)
-    run.stored = True
 
 
 def entries(session: JudgeSession) -> list[Mapping[str, Any]]:
     """Every labelled rubric's latest calibration entry."""
-    index = session.meta.get(_INDEX) or {}
+    index = session.meta.get(INDEX) or {}
     found = (session.meta.get(f"calibration-rubric:{i}") for i in index)
     return [e for e in found if e]
 
@@ -147,8 +144,6 @@ class Status:
         return f"{NOT_CALIBRATED}{self.name!r} (nobody labelled it{near})"
 
     def refusal(self, who: JudgeId, min_kappa: float) -> str | None:
-        from ._agreement import MIN_DECIDED, distrust
-
         judge, flag = who.label, f"{OPTION_PREFIX}min-kappa={min_kappa:g}"
         again = f"re-run {OPTION_PREFIX}calibrate={self.labels}" if self.labels \
             else f"run {OPTION_PREFIX}calibrate=LABELS"
@@ -203,7 +198,7 @@ def status(session: JudgeSession, who: JudgeId, rubric: AnyRubric) -> Status:
                     labels=str(rec.get("labels") or ""))
     elif entry is not None:
         st = Status("stale", str(entry.get("name", "")),
-                    why=what_changed(entry, who, _hash(canonical)),
+                    why=what_changed(entry, who, digest(canonical)),
                     labels=str(entry.get("labels") or ""))
     else:
         name = rubric_name(rubric)
@@ -222,7 +217,7 @@ def what_changed(entry: Mapping[str, Any], who: JudgeId,
         parts.append("the rubric changed since")
     if list(entry.get("models") or []) != sorted(who.models):
         parts.append(f"it was calibrated with {','.join(entry.get('models') or [])}")
-    elif entry.get("endpoint") != _endpoint(who):
+    elif entry.get("endpoint") != endpoint(who):
         parts.append("it was calibrated against another api_base")
     if str(entry.get("prompt_version")) != PROMPT_VERSION:
         parts.append(f"with prompt template v{entry.get('prompt_version')}, now "
@@ -230,32 +225,29 @@ def what_changed(entry: Mapping[str, Any], who: JudgeId,
     return "; ".join(parts) or "no stored result"
 
 
-def vouch(judge: Judge, task: Task, ident: str) -> Task:
+def vouch(session: JudgeSession, node: NodeInfo | None, task: Task, ident: str
+          ) -> None:
     """``--llmjudge-min-kappa``: raise ``UntrustedJudgeError`` (after recording a
     judge_error verdict) unless a stored calibration of this judge configuration
     vouches for the judge on this rubric."""
     __tracebackhide__ = True
     s = task.settings
-    if s.min_kappa is None or task.kind == "pairwise":
-        return task
+    if s.min_kappa is None or task.kind is Kind.PAIRWISE:
+        return
     who = judge_id(s)
-    st = status(judge.session, who, task.rubric)
+    st = status(session, who, task.rubric)
     refusal = st.refusal(who, s.min_kappa)
     if refusal is None:
-        return task
-    from .assertion import format_verdict
-    from .exceptions import UntrustedJudgeError
-    from .judge import _excerpt
-    from .verdict import Outcome, Verdict
-
+        return
     note = st.note
     verdict = Verdict(outcome=Outcome.JUDGE_ERROR, passed=False,
-                      kind=task.kind,  # type: ignore[arg-type]
+                      kind=task.kind.value,
                       rubric=task.rubric.summary(), confidence=0.0,
-                      model=who.label, excerpt=_excerpt(task.output),
-                      error=refusal, warnings=[*task.warnings, *([note] if note else [])],
+                      model=who.label, excerpt=excerpt(task.output),
+                      error=refusal,
+                      warnings=[*task.warnings, *([note] if note else [])],
                       key=ident, cached=True)
-    verdict = judge.session.finish(verdict, judge.node)
+    verdict = session.finish(verdict, node)
     # The refusal first (pytest's one-line summary shows it), then the verdict
     # (without the refusal again, nor the note that repeats it).
     rest = [ln for ln in format_verdict(verdict).splitlines()[1:]

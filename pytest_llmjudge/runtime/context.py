@@ -11,17 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
+from pytest_llmjudge.types import NodeInfo
+
 if TYPE_CHECKING:
-    from .session import JudgeSession
-    from .settings import Settings
-
-
-@dataclass(frozen=True)
-class NodeInfo:
-    """The test a judgment belongs to (for records, history and reports)."""
-
-    nodeid: str
-    path: str | None = None
+    from pytest_llmjudge.runtime.session import JudgeSession
+    from pytest_llmjudge.settings import Settings
 
 
 class SessionHolder:
@@ -56,3 +52,7 @@ class TestContext:
 #: Set by the plugin around each test; a ContextVar so async tests see it too.
 active: contextvars.ContextVar[TestContext | None] = contextvars.ContextVar(
     "llmjudge_active", default=None)
+
+#: The process's judge session (built on first use) and each test's context.
+holder_key = pytest.StashKey[SessionHolder]()
+context_key = pytest.StashKey[TestContext]()

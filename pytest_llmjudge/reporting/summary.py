@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .report import RunState
+    from pytest_llmjudge.reporting.state import RunState
 
 OUTCOMES = ("pass", "fail", "inconclusive", "judge_error")
 BINS = ((0.0, 0.5), (0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.0001))
@@ -50,7 +50,7 @@ class JudgeReport:
             "judged": len(recs),
             "outcomes": {o: counts.get(o, 0) for o in OUTCOMES},
             "histogram": [{"from": lo, "to": min(hi, 1.0), "count": n}
-                          for (lo, hi), n in zip(BINS, hist)],
+                          for (lo, hi), n in zip(BINS, hist, strict=True)],
             # Sorted on content, not arrival: -n 0 and -n 2 print the same.
             "flaky": sorted(({"nodeid": r["nodeid"], "rubric": r["rubric"],
                               "reason": r.get("flaky_reason") or ""}
@@ -138,7 +138,8 @@ class JudgeReport:
         if d["lowest_passes"] and self.verbosity >= 0:
             console.print("lowest-confidence passes:")
             for p in d["lowest_passes"][:3 if self.verbosity == 0 else 5]:
-                console.print(f"  {p['confidence']:.2f}  {p['nodeid']}  ({p['rubric']})")
+                console.print(
+                    f"  {p['confidence']:.2f}  {p['nodeid']}  ({p['rubric']})")
         if self.verbosity > 0:
             # Fixed-width columns, node id last: nothing is cut or folded.
             console.print(Text(f"{'outcome':<12}  conf  votes  {'source':<9}  test",
@@ -154,8 +155,9 @@ class JudgeReport:
         b = self.state.baseline
         if b is not None:
             console.print(
-                f"baseline: {len(b['regressions'])} regressed, {len(b['improvements'])} "
-                f"improved, {len(b['became_flaky'])} became flaky, "
+                f"baseline: {len(b['regressions'])} regressed, "
+                f"{len(b['improvements'])} improved, "
+                f"{len(b['became_flaky'])} became flaky, "
                 f"{len(b['became_inconclusive'])} became inconclusive (kept apart from "
                 f"regressions), {len(b['new'])} new, {len(b['missing'])} missing")
             for r in b["regressions"]:

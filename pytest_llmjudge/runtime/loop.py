@@ -16,7 +16,8 @@ from collections.abc import Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from .exceptions import ConfigError, UntrustedJudgeError
+from pytest_llmjudge.exceptions import ConfigError, UntrustedJudgeError
+from pytest_llmjudge.runtime import client
 
 T = TypeVar("T")
 
@@ -251,10 +252,7 @@ async def _await_in_trio(fut: Future[T], token: Any) -> T:
 
 
 def _litellm_calls() -> set[asyncio.Task[Any]]:
-    import sys
-
-    client = sys.modules.get(f"{__package__}._client")
-    return set(getattr(client, "_CALLS", ())) if client else set()
+    return set(client.CALLS)
 
 
 async def _close_litellm_clients() -> None:
@@ -262,9 +260,7 @@ async def _close_litellm_clients() -> None:
 
     if "litellm" not in sys.modules:
         return
-    from ._client import close_clients, settle_calls
-
     # Calls whose judgment was cancelled finish first: cancelling one inside
     # litellm can leave a coroutine never awaited (see _client._finish_if_cancelled).
-    await settle_calls(3.0)
-    await close_clients()
+    await client.settle_calls(3.0)
+    await client.close_clients()

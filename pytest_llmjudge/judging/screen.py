@@ -85,7 +85,8 @@ _FIRST_PERSON = ("i will", "ill", "we will", "i need to", "we need to", "i am go
                  "im going to")
 _SOLVE = ("solve this problem", "solve this", "solve the problem", "solve it",
           "work through this", "work through this problem", "work this out",
-          "figure this out", "break this down", "break it down", "break down the problem",
+          "figure this out", "break this down", "break it down",
+          "break down the problem",
           "analyze this", "analyse this", "analyze the problem", "reason through this",
           "think through this", "think this through")
 _VERB = (*_SOLVE, "think", "think about this", "think about the problem")
@@ -98,15 +99,16 @@ _OPENERS |= {f"{lead} think step by step" for lead in _FIRST_PERSON}
 # Words that carry nothing next to an opener ("Okay, so, let's think..."). On
 # their own they are not screened unless they are openers too: "Sure." can be
 # a real answer.
-_FILLERS = {"okay", "ok", "sure", "hmm", "hm", "hmmm", "um", "umm", "uh", "wait", "well",
-            "so", "first", "alright", "now", "oh", "ah"}
+_FILLERS = {"okay", "ok", "sure", "hmm", "hm", "hmmm", "um", "umm", "uh", "wait",
+            "well", "so", "first", "alright", "now", "oh", "ah"}
 _PHRASES = frozenset(tuple(o.split()) for o in _OPENERS)
 _LONGEST = max(map(len, _PHRASES))
 _THINK_TAG = re.compile(r"<\s*/?\s*(?:think|thinking)\s*>", re.IGNORECASE)
 
 
 def _normalise(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).lower().replace("'", "").replace("’", "")
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = text.replace("'", "").replace("\u2019", "")  # "let's", "let\u2019s"
     text = " ".join(re.findall(r"\w+", text))
     return re.sub(r"\blet us\b", "lets", text)
 

@@ -5,13 +5,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ._agreement import JUDGE_COLUMNS, distrust
-from ._trust import NOT_CALIBRATED, JudgeId, config_key, entries, what_changed
-from .constants import OPTION_PREFIX, PROMPT_VERSION
+from pytest_llmjudge.calibration.agreement import JUDGE_COLUMNS
+from pytest_llmjudge.constants import OPTION_PREFIX, PROMPT_VERSION
+from pytest_llmjudge.judging.trust import (
+    NOT_CALIBRATED,
+    JudgeId,
+    config_key,
+    distrust,
+    entries,
+    what_changed,
+)
 
 if TYPE_CHECKING:
-    from ._agreement import Agreement, CalibrationRun, Group, Judged
-    from .session import JudgeSession
+    from pytest_llmjudge.calibration.agreement import (
+        Agreement,
+        CalibrationRun,
+        Group,
+        Judged,
+    )
+    from pytest_llmjudge.runtime.session import JudgeSession
 
 
 def _pct(x: float | None) -> str:
@@ -192,10 +204,10 @@ def status_lines(js: JudgeSession, who: JudgeId, min_kappa: float | None,
         k = rec.get("kappa")
         trust = ""
         if min_kappa is not None:
-            why = distrust(k, int(rec.get("decided") or 0),
-                           int(rec.get("examples") or 0), min_kappa)
-            trust = ", trusted" if why is None else ", NOT TRUSTED" + (
-                " (too few decided)" if why == "few" else "")
+            doubt = distrust(k, int(rec.get("decided") or 0),
+                             int(rec.get("examples") or 0), min_kappa)
+            trust = ", trusted" if doubt is None else ", NOT TRUSTED" + (
+                " (too few decided)" if doubt == "few" else "")
         out.append(f"  {name}: kappa {_kappa(k)}, agreement "
                    f"{_pct(rec.get('agreement'))} on {rec.get('decided')} of "
                    f"{rec.get('examples')} labelled examples ({rec.get('labels')}, "

@@ -12,11 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pytest_llmjudge.judging import decide
+from pytest_llmjudge.judging.trust import distrust
+from pytest_llmjudge.rubric import Rubric
+
 if TYPE_CHECKING:
-    from ._labels import Example
-    from .judge import Task
-    from .rubric import AnyRubric
-    from .verdict import Verdict
+    from pytest_llmjudge.calibration.labels import Example
+    from pytest_llmjudge.judging.task import Task
+    from pytest_llmjudge.rubric import AnyRubric
+    from pytest_llmjudge.verdict import Verdict
 
 #: Agreement targets the confidence-threshold table answers for.
 TARGETS = (0.90, 0.95)
@@ -104,16 +108,12 @@ class Judged:
         ex = self.example
         if ex.label is not None:
             return ex.label
-        from .rubric import Rubric
-
         r = ex.rubric
         names = {c.name for c in r.criteria} if isinstance(r, Rubric) else None
         if not isinstance(r, Rubric) or set(ex.criteria) != names:
             return None
-        from ._aggregate import _rule
-
         threshold = self.task.threshold if self.task else 0.5
-        return _rule(r, threshold)(dict(ex.criteria))
+        return decide.rule(r, threshold)(dict(ex.criteria))
 
     @property
     def lean(self) -> bool | None:
@@ -135,15 +135,13 @@ class Judged:
 
 
 def _lean(rubric: AnyRubric, v: Verdict, threshold: float) -> bool | None:
-    from ._aggregate import _rule
-    from .rubric import Rubric
 
     if not isinstance(rubric, Rubric):
         return v.criteria[0].passed if v.criteria else None
     decided = {c.name: c.passed for c in v.criteria}
     if set(decided) != {c.name for c in rubric.criteria}:
         return None
-    rule = _rule(rubric, threshold)
+    rule = decide.rule(rubric, threshold)
     ends = {rule({n: (fill if d is None else d) for n, d in decided.items()})
             for fill in (True, False)}
     return ends.pop() if len(ends) == 1 else None
@@ -152,8 +150,6 @@ def _lean(rubric: AnyRubric, v: Verdict, threshold: float) -> bool | None:
 def _member_outcomes(j: Judged) -> dict[str, str]:
     """Each jury member's own decision, re-derived from its votes (the sign of the
     evidence does not depend on the accuracy estimate)."""
-    from . import _aggregate as agg
-    from .rubric import Rubric
 
     v, task = j.verdict, j.task
     if v is None or task is None:
@@ -165,10 +161,10 @@ def _member_outcomes(j: Judged) -> dict[str, str]:
         if not votes:
             out[m] = "judge_error"
         elif isinstance(task.rubric, Rubric):
-            d = agg.decide_criteria(task.rubric, votes, 0.9, task.threshold)
+            d = decide.decide_criteria(task.rubric, votes, 0.9, task.threshold)
             out[m] = d.outcome
         else:
-            out[m] = agg.decide_scale(task.rubric, votes, 0.9).outcome
+            out[m] = decide.decide_scale(task.rubric, votes, 0.9).outcome
     return out
 
 
@@ -287,22 +283,6 @@ class CalibrationRun:
             return []
         return [g for g in self.groups
                 if distrust(g.trust.kappa, g.trust.decided, g.trust.n, self.min_kappa)]
-
-
-#: The share of labelled examples the judge must decide (pass or fail) for its
-#: kappa to vouch for it: kappa over 2 decided examples of 10 says little.
-MIN_DECIDED = 0.8
-
-
-def distrust(kappa: float | None, decided: int, examples: int, min_kappa: float
-             ) -> str | None:
-    """Why a calibration does not vouch for the judge: "few" (too few examples
-    decided), "undefined" (no kappa), "low" (below min_kappa); None: trusted."""
-    if not examples or decided < MIN_DECIDED * examples - 1e-9:
-        return "few"
-    if kappa is None:
-        return "undefined"
-    return "low" if kappa < min_kappa - 1e-12 else None
 
 
 def summarise(shown: str, models: tuple[str, ...], items: list[Judged],

@@ -17,13 +17,14 @@ import os
 import random
 import re
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from .exceptions import ConfigError, JudgeCallError
+from pytest_llmjudge.exceptions import ConfigError, JudgeCallError
 
 _BACKOFF_BASE = 0.5
 _BACKOFF_CAP = 20.0
@@ -66,33 +67,45 @@ class Reply:
         )
 
 
+#: One importer at a time: threads of a test (or the judge loop and a
+#: background warm-up) reaching the first import together must not see a
+#: half-initialised module or swap ``load_dotenv`` back under each other.
+_IMPORT_LOCK = threading.Lock()
+
+
 def litellm() -> ModuleType:
     """Import litellm safely: local price map, no ``.env`` loading, quiet."""
     mod = sys.modules.get("litellm")
-    if mod is not None:
+    if mod is not None and getattr(mod, "_llmjudge_ready", False):
         return mod
+    with _IMPORT_LOCK:
+        return _import_litellm()
+
+
+def _import_litellm() -> ModuleType:
+    ready = sys.modules.get("litellm")
+    if ready is not None and getattr(ready, "_llmjudge_ready", False):
+        return ready
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("LITELLM_TELEMETRY", "False")
+    import dotenv  # litellm depends on python-dotenv
+
+    saved = dotenv.load_dotenv
+    # litellm calls load_dotenv() at import; the test process's environment
+    # is the user's, not a file's.
+    dotenv.load_dotenv = lambda *a, **k: False
     try:
-        import dotenv
-    except ImportError:  # pragma: no cover - litellm depends on python-dotenv
-        dotenv = None
-    saved = getattr(dotenv, "load_dotenv", None)
-    if dotenv is not None:
-        # litellm calls load_dotenv() at import; the test process's environment
-        # is the user's, not a file's.
-        dotenv.load_dotenv = lambda *a, **k: False
-    try:
-        import litellm as mod
+        import litellm as imported
     finally:
-        if dotenv is not None:
-            dotenv.load_dotenv = saved
+        dotenv.load_dotenv = saved
+    mod: ModuleType = imported
     # Quiet litellm's own banners. drop_params (parameters a provider does not
     # take, e.g. logprobs on Anthropic) is passed per call instead: a global
     # would change the app's litellm too, and is missing when the app imported
     # litellm first.
-    mod.suppress_debug_info = True
-    mod.telemetry = False
+    for name, value in (("suppress_debug_info", True), ("telemetry", False),
+                        ("_llmjudge_ready", True)):
+        setattr(mod, name, value)
     return mod
 
 
@@ -136,8 +149,6 @@ def _http_date(value: Any) -> float | None:
     try:
         when = email.utils.parsedate_to_datetime(str(value).strip())
     except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when is None:
         return None
     if when.tzinfo is None:  # RFC 9110 dates are GMT
         from datetime import timezone
@@ -248,7 +259,7 @@ def classify(exc: BaseException) -> tuple[str, bool]:
         if any("Connection" in n or "Disconnected" in n or n in (
                 "ReadError", "RemoteProtocolError") for n in names):
             return "connection failed (closed or reset by the server)", True
-    if code is not None and code >= 500 or "InternalServer" in name or \
+    if (code is not None and code >= 500) or "InternalServer" in name or \
             "ServiceUnavailable" in name or "APIConnectionError" in name:
         return f"server error ({code or 'no status'})", True
     return f"{name}", True
@@ -352,7 +363,7 @@ async def complete(
 def _delay(attempt: int, retry_after: float | None) -> float:
     if retry_after is not None:
         return retry_after + random.uniform(0, 0.1)
-    return min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt) * random.uniform(0.5, 1.0)
+    return min(_BACKOFF_CAP, _BACKOFF_BASE * 2.0**attempt) * random.uniform(0.5, 1.0)
 
 
 #: Environment variables whose values are secrets (checked on the upper-cased name).
@@ -404,11 +415,11 @@ def _short(exc: BaseException, secret: str | None = None) -> str:
 
 
 #: litellm calls under way (their own tasks; see ``_finish_if_cancelled``).
-_CALLS: set[asyncio.Task[Any]] = set()
+CALLS: set[asyncio.Task[Any]] = set()
 
 
 def _done(task: asyncio.Task[Any]) -> None:
-    _CALLS.discard(task)
+    CALLS.discard(task)
     if not task.cancelled():
         task.exception()  # retrieved: a dropped call's error is not reported
 
@@ -423,15 +434,15 @@ async def _finish_if_cancelled(coro: Any) -> Any:
     garbage-collected. The call is bounded by its timeout.
     """
     task = asyncio.ensure_future(coro)
-    _CALLS.add(task)
+    CALLS.add(task)
     task.add_done_callback(_done)
     return await asyncio.shield(task)
 
 
 async def settle_calls(timeout: float) -> None:
     """Wait (bounded) for litellm calls still under way, then cancel the rest."""
-    if _CALLS:
-        _, pending = await asyncio.wait(set(_CALLS), timeout=timeout)
+    if CALLS:
+        _, pending = await asyncio.wait(set(CALLS), timeout=timeout)
         for t in pending:
             t.cancel()
         if pending:
@@ -453,10 +464,9 @@ async def _call(lm: ModuleType, kwargs: dict[str, Any], model: str) -> Reply:
     usage = getattr(resp, "usage", None)
     pt = int(getattr(usage, "prompt_tokens", 0) or 0)
     ct = int(getattr(usage, "completion_tokens", 0) or 0)
-    cost = None
     hidden = getattr(resp, "_hidden_params", None) or {}
-    if isinstance(hidden, dict) and isinstance(hidden.get("response_cost"), (int, float)):
-        cost = float(hidden["response_cost"])
+    raw_cost = hidden.get("response_cost") if isinstance(hidden, dict) else None
+    cost = float(raw_cost) if isinstance(raw_cost, (int, float)) else None
     lp = getattr(choice, "logprobs", None)
     lp_json: Any = None
     if lp is not None:

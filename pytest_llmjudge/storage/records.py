@@ -12,25 +12,22 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cache import ReplyCache
-from .constants import DEFAULT_RECORD_DIR, PROMPT_VERSION
-from .exceptions import RecordMissingError
+from pytest_llmjudge.constants import DEFAULT_RECORD_DIR, PROMPT_VERSION
+from pytest_llmjudge.exceptions import RecordMissingError, RecordWarning
+from pytest_llmjudge.storage.atomic import write_json
+from pytest_llmjudge.storage.cache import ReplyCache
 
 if TYPE_CHECKING:
-    from ._context import NodeInfo
+    from pytest_llmjudge.types import NodeInfo
 
 FORMAT = 1
 
-
-class RecordWarning(UserWarning):
-    """A records file could not be read; it is treated as empty."""
 
 
 def _load(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -62,27 +59,19 @@ def _stat_pair(value: Any) -> tuple[float, float] | None:
 
 def _dump(path: Path, entries: dict[str, Any], stats: dict[str, Any]) -> None:
     """Write atomically: a run interrupted mid-write leaves the old file intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     # Entries are grouped by test, then presentation, so that one test's replies
     # sit together in a diff; inside an entry keys are sorted.
     ordered = dict(sorted(entries.items(), key=lambda kv: (
         str(kv[1].get("test", "")) if isinstance(kv[1], dict) else "",
         kv[1].get("presentation", 0) if isinstance(kv[1], dict) else 0, kv[0])))
     doc = {"format": FORMAT, "prompt_version": PROMPT_VERSION,
-           "note": "Judge replies recorded by pytest-llmjudge; review changes like code.",
+           "note": ("Judge replies recorded by pytest-llmjudge; review changes "
+                    "like code."),
            "entries": {k: _sorted(v) for k, v in ordered.items()},
            # The agreement statistics the recording run judged with: replaying
            # with them gives the recorded verdicts on any machine.
            "judge_stats": stats}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(_sorted(doc, top=True), f, indent=2, ensure_ascii=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json(path, _sorted(doc, top=True), sort_keys=False)
 
 
 def _sorted(value: Any, top: bool = False) -> Any:
@@ -229,7 +218,8 @@ class ReplyStore:
         self._entries(path)[rkey] = entry
         self._stats[path] = stats
         if self.mode == "all":
-            self._written.setdefault(path, {}).setdefault(entry["test"], set()).add(rkey)
+            test = str(entry["test"])
+            self._written.setdefault(path, {}).setdefault(test, set()).add(rkey)
 
     def close(self) -> None:
         """``all``: drop the entries of re-recorded tests that this run no longer

@@ -9,51 +9,16 @@ cost, peak calls in flight) go through ``workeroutput`` and are merged in
 
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._context import TestContext
+from pytest_llmjudge.reporting.state import RunState, state_key
+from pytest_llmjudge.runtime.context import TestContext, holder_key
+from pytest_llmjudge.settings import settings_key
 
 if TYPE_CHECKING:
-    from .session import JudgeSession
-
-COUNTERS = ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "cost",
-            "screened")
-
-
-@dataclass
-class RunState:
-    """What the controller (or a lone process) knows about the run."""
-
-    run_id: str
-    started: float
-    records: list[dict[str, Any]] = field(default_factory=list)
-    counters: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
-    cost_known: bool = False
-    peak_in_flight: int = 0
-    workers: int = 0
-    baseline: dict[str, list[dict[str, Any]]] | None = None
-    gate: str | None = None  # why --llmjudge-fail-on-regression failed the run
-    notes: list[str] = field(default_factory=list)
-    learned: dict[str, list[float]] = field(default_factory=dict)  # from workers
-
-    def merge(self, out: dict[str, Any]) -> None:
-        for k in COUNTERS:
-            self.counters[k] += float(out.get("counters", {}).get(k, 0) or 0)
-        self.cost_known = self.cost_known or bool(out.get("cost_known"))
-        self.peak_in_flight = max(self.peak_in_flight, int(out.get("peak", 0) or 0))
-        self.notes += [n for n in out.get("notes", []) if n not in self.notes]
-        for k, (agree, pairs) in (out.get("learned") or {}).items():
-            got = self.learned.setdefault(k, [0.0, 0.0])
-            got[0] += float(agree)
-            got[1] += float(pairs)
-        self.workers += 1
-
+    from pytest_llmjudge.runtime.session import JudgeSession
 
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
@@ -78,8 +43,6 @@ class _Collector:
 
 
 def register(config: pytest.Config) -> None:
-    from .plugin import state_key
-
     if not _is_worker(config):
         config.pluginmanager.register(_Collector(config.stash[state_key]),
                                       "llmjudge-collector")
@@ -90,7 +53,7 @@ def attach(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[N
     """Put this phase's verdict records on ``report`` (JSON-able only), and the
     JUnit properties on ``item``: pytest's junitxml reads them from the teardown
     report, which is built from ``item.user_properties``."""
-    from .exceptions import (
+    from pytest_llmjudge.exceptions import (
         JudgedAssertionError,
         JudgeNotConfiguredError,
         JudgeOutcomeError,
@@ -136,8 +99,6 @@ def teststatus(report: pytest.TestReport) -> tuple[str, str, Any] | None:
 
 
 def finish(session: pytest.Session) -> None:
-    from .plugin import holder_key, settings_key, state_key
-
     config = session.config
     holder = config.stash.get(holder_key, None)
     js: JudgeSession | None = holder.built if holder else None
@@ -157,29 +118,17 @@ def finish(session: pytest.Session) -> None:
     if state.learned and holder is not None:
         holder.get().add_learned(state.learned)  # saved when the session closes
     settings = config.stash[settings_key]
-    from .outputs import write_outputs
+    from pytest_llmjudge.reporting.outputs import write_outputs
 
     write_outputs(config, settings, state, session)
 
 
 def terminal_summary(tr: pytest.TerminalReporter, config: pytest.Config) -> None:
-    from .plugin import state_key
-
     if _is_worker(config):
         return
     state = config.stash.get(state_key, None)
     if state is None or (not state.records and not state.counters["calls"]):
         return
-    from .summary import JudgeReport
+    from pytest_llmjudge.reporting.summary import JudgeReport
 
     JudgeReport(state, config).write(tr)
-
-
-def json_default(path: str | os.PathLike[str], doc: dict[str, Any]) -> None:
-    """Write ``doc`` as JSON atomically (temp file + rename)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-                   encoding="utf-8")
-    os.replace(tmp, p)

@@ -13,12 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import ConfigError
+from pytest_llmjudge.exceptions import ConfigError, RubricError
+from pytest_llmjudge.rubric import (
+    Scale,
+    as_rubric,
+    load_rubric,
+    names_rubric_file,
+    rubric_from_dict,
+)
 
 if TYPE_CHECKING:
     import pytest
 
-    from .rubric import AnyRubric
+    from pytest_llmjudge.rubric import AnyRubric
 
 FIELDS = ("id", "output", "rubric", "input", "reference", "context", "label",
           "criteria", "note")
@@ -56,14 +63,12 @@ def _rubric(raw: object, base: Path, where: str,
             seen: dict[str, tuple[AnyRubric, str]]) -> tuple[AnyRubric, str]:
     """The example's rubric and how to name it; file paths are relative to the
     labels file."""
-    from .exceptions import RubricError
-    from .rubric import _names_rubric_file, as_rubric, load_rubric, rubric_from_dict
 
     memo = json.dumps(raw, sort_keys=True, default=str)
     if memo in seen:
         return seen[memo]
     try:
-        if isinstance(raw, str) and _names_rubric_file(raw):
+        if isinstance(raw, str) and names_rubric_file(raw):
             p = Path(raw.strip())
             r = load_rubric(p if p.is_absolute() else base / p)
             name = f"{r.name} ({raw.strip()})" if getattr(r, "name", None) and \
@@ -84,7 +89,6 @@ def _rubric(raw: object, base: Path, where: str,
 
 def _example(obj: object, where: str, index: int, base: Path, default: object,
              seen: dict[str, tuple[AnyRubric, str]]) -> Example:
-    from .rubric import Scale
 
     if not isinstance(obj, Mapping):
         raise ConfigError(f"{where}: each example must be a mapping with output, "

@@ -11,26 +11,26 @@ from __future__ import annotations
 
 import re
 import time
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._aggregate import accuracy_from_agreement
-from ._context import NodeInfo, active
-from ._loop import JudgeLoop
-from .cache import ReplyCache
-from .constants import DEFAULT_CACHE_DIR
-from .exceptions import BudgetExceededError
-from .records import ReplyStore
-from .settings import Settings
-from .verdict import Outcome, Verdict
+from pytest_llmjudge.constants import DEFAULT_CACHE_DIR
+from pytest_llmjudge.exceptions import (
+    BudgetExceededError,
+    SelfPreferenceWarning,
+    warn_at_caller,
+)
+from pytest_llmjudge.runtime.context import active
+from pytest_llmjudge.runtime.loop import JudgeLoop
+from pytest_llmjudge.settings import Settings
+from pytest_llmjudge.storage.cache import ReplyCache
+from pytest_llmjudge.storage.records import ReplyStore
+from pytest_llmjudge.types import NodeInfo
+from pytest_llmjudge.verdict import Outcome, Verdict
 
 if TYPE_CHECKING:
-    from ._client import Reply
+    from pytest_llmjudge.runtime.client import Reply
 
-
-class SelfPreferenceWarning(UserWarning):
-    """The judge is the model (or family) that wrote the judged output."""
 
 
 _FAMILIES = (
@@ -113,8 +113,10 @@ class JudgeSession:
         return self._loop.peak_in_flight if self._loop else 0
 
     # ------------------------------------------------------------ confidence
-    def accuracy(self, model: str, kind: str, node: NodeInfo | None = None) -> float:
-        """Estimated per-vote accuracy of this judge, from pooled agreement.
+    def agreement(self, model: str, kind: str, node: NodeInfo | None = None
+                  ) -> tuple[float, float]:
+        """(agreeing pairs, pairs) of this judge's first presentation pairs, the
+        evidence its per-vote accuracy is estimated from.
 
         Frozen for the run: read once from beside the cache (what earlier runs
         learned), or from the records file when replies are replayed, so the
@@ -123,9 +125,7 @@ class JudgeSession:
         was recorded). What this run learns is saved at close, for the next run.
         """
         recorded = self.replies.store.stats(node, model, kind)
-        if recorded is not None:
-            return accuracy_from_agreement(*recorded)
-        return accuracy_from_agreement(*self.stats(model, kind))
+        return recorded if recorded is not None else self.stats(model, kind)
 
     def stats(self, model: str, kind: str) -> tuple[float, float]:
         """(agreeing pairs, pairs) learned before this run started."""
@@ -143,7 +143,8 @@ class JudgeSession:
     def learn(self, model: str, kind: str, agree: int, pairs: int) -> None:
         """Pool a fresh judgment's first-pair agreement (saved at close)."""
         if pairs:
-            self.add_learned({f"agreement:{model}:{kind}": [float(agree), float(pairs)]})
+            key = f"agreement:{model}:{kind}"
+            self.add_learned({key: [float(agree), float(pairs)]})
 
     def take_learned(self) -> dict[str, list[float]]:
         """Hand over (and forget) what this process learned: an xdist worker
@@ -223,12 +224,12 @@ class JudgeSession:
                              f"{generated_by}, which generated the output; LLM judges "
                              "favour their own family's outputs")
         for n in notes:
-            # stacklevel: past Judge._preload and Judge.task, to the caller
-            warnings.warn(SelfPreferenceWarning(n), stacklevel=5)
+            warn_at_caller(SelfPreferenceWarning(n))
         return tuple(notes)
 
     # ------------------------------------------------------------ verdicts
-    def finish(self, verdict: Verdict, node: NodeInfo | None) -> Verdict:
+    def finish(self, verdict: Verdict, node: NodeInfo | None, *,
+               screened: bool = False) -> Verdict:
         """Flag flips against the last run, count, and keep the record."""
         decisive = (Outcome.PASS, Outcome.FAIL)
         if verdict.outcome in decisive and verdict.key:
@@ -254,7 +255,7 @@ class JudgeSession:
                 if len(self._history) >= 256:
                     self.flush_history()
         self.counters["cache_hits"] += verdict.cache_hits
-        if verdict.warnings and verdict.warnings[0].startswith("screened"):
+        if screened:
             self.counters["screened"] += 1
         self.record(verdict, node)
         return verdict

@@ -1,0 +1,1 @@
+"""Calibration against human labels: the --llmjudge-calibrate run, agreement statistics and its report."""

@@ -1,0 +1,192 @@
+"""``Judge``: the façade users hold. It validates a call into a ``Task``
+(``task``), has the ``Sampler`` gather each judge model's votes (``sample``),
+turns them into a ``Verdict`` (``combine``), then learns from the fresh
+first pairs and hands the verdict to the session for history and reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from pytest_llmjudge.constants import REPLAYED_MODEL
+from pytest_llmjudge.exceptions import JudgeNotConfiguredError
+from pytest_llmjudge.judging import task as tasks
+from pytest_llmjudge.judging.combine import combine, screened
+from pytest_llmjudge.judging.decide import accuracy_from_agreement
+from pytest_llmjudge.judging.expectations import Expectation, settle_expectations
+from pytest_llmjudge.judging.sample import ModelResult, Sampler
+from pytest_llmjudge.judging.screen import degenerate_reason
+from pytest_llmjudge.judging.task import Task
+from pytest_llmjudge.judging.trust import vouch
+from pytest_llmjudge.runtime.context import active
+from pytest_llmjudge.settings import Settings
+from pytest_llmjudge.types import Kind, NodeInfo, PairMode
+from pytest_llmjudge.verdict import Verdict
+
+if TYPE_CHECKING:
+    from pytest_llmjudge.runtime.session import JudgeSession
+
+NO_MODEL = (
+    "no judge model is configured. Set one with --llmjudge-model=NAME, "
+    "llmjudge_model = NAME under [tool.pytest.ini_options], the LLMJUDGE_MODEL "
+    "environment variable, @pytest.mark.llmjudge(model=NAME) or model=NAME in the "
+    "call (any litellm model name, e.g. openai/gpt-4o-mini)"
+)
+
+Item = Mapping[str, Any] | tuple[Any, ...]
+
+
+class Judge:
+    """A configured judge. ``check`` never raises on a failing verdict."""
+
+    def __init__(self, session: JudgeSession, settings: Settings,
+                 node: NodeInfo | None = None):
+        self.session = session
+        self.settings = settings
+        self.node = node
+        self._pending: list[Expectation] = []  # expect() outside a pytest test
+
+    # ---------------------------------------------------------------- building
+    def task(self, output: object, rubric: object = None, **kwargs: Any) -> Task:
+        """Validate a judged call (raises at the caller's line). A comparison when
+        ``better_than=``/``at_least_as_good_as=`` is given."""
+        __tracebackhide__ = True
+        return self._prepared(tasks.from_call(self.settings, output, rubric, **kwargs))
+
+    def pair_task(self, a: object, b: object, rubric: object = None, *,
+                  mode: PairMode, **kwargs: Any) -> Task:
+        """Validate a comparison of ``a`` with ``b``."""
+        __tracebackhide__ = True
+        return self._prepared(tasks.pair(self.settings, a, b, rubric, mode=mode,
+                                         **kwargs))
+
+    def _prepared(self, task: Task) -> Task:
+        """On the caller's thread: read this test's records file now (a damaged
+        one is warned about where pytest shows warnings), and say whether the
+        judge wrote the output itself."""
+        self.session.replies.store.preload(self.node)
+        return task.noted(self.session.self_preference(task.settings,
+                                                       task.generated_by))
+
+    # ---------------------------------------------------------------- public API
+    def check(self, output: object, rubric: object, **kwargs: Any) -> Verdict:
+        """Judge ``output`` against ``rubric``; returns the ``Verdict`` (never raises
+        on fail). Keyword arguments as for ``assert_judged``."""
+        __tracebackhide__ = True
+        task = self.task(output, rubric, **kwargs)
+        return self.session.loop.run(self.run(task))
+
+    async def acheck(self, output: object, rubric: object, **kwargs: Any) -> Verdict:
+        """Async ``check``; shares the process-wide judge loop and limits."""
+        __tracebackhide__ = True
+        task = self.task(output, rubric, **kwargs)
+        return await self.session.loop.run_async(self.run(task))
+
+    def compare(self, a: object, b: object, rubric: object = None, **kwargs: Any
+                ) -> Verdict:
+        """Judge which of ``a`` and ``b`` is better; ``verdict.winner`` is "A", "B"
+        or "tie" (None when the orders disagree: inconclusive)."""
+        __tracebackhide__ = True
+        task = self.pair_task(a, b, rubric, mode=PairMode.COMPARE, **kwargs)
+        return self.session.loop.run(self.run(task))
+
+    async def acompare(self, a: object, b: object, rubric: object = None,
+                       **kwargs: Any) -> Verdict:
+        """Async ``compare``."""
+        __tracebackhide__ = True
+        task = self.pair_task(a, b, rubric, mode=PairMode.COMPARE, **kwargs)
+        return await self.session.loop.run_async(self.run(task))
+
+    def expect(self, output: object, rubric: object = None, **kwargs: Any) -> None:
+        """A soft check: record a judged expectation without stopping the test.
+
+        Judging starts at once, alongside the rest of the test. When the test
+        body ends, all its expectations are settled together and the test fails
+        once, listing every expectation that was not met. Arguments as for
+        ``assert_judged``; a wrong argument raises here, at the caller's line.
+        """
+        __tracebackhide__ = True
+        task = self._prepared(tasks.from_call(self.settings, output, rubric,
+                                              what="expect", **kwargs))
+        caller = sys._getframe(1)
+        where = f"{os.path.basename(caller.f_code.co_filename)}:{caller.f_lineno}"
+        pending = self._expectations()
+        pending.append(Expectation(len(pending) + 1, where, task,
+                                   self.session.loop.submit(self.run(task))))
+
+    def verify_expectations(self) -> None:
+        """Wait for this judge's pending ``expect()`` calls and fail once for all
+        unmet ones. In a test the plugin calls it after the body; outside pytest,
+        call it yourself."""
+        __tracebackhide__ = True
+        settle_expectations(self._expectations())
+
+    def _expectations(self) -> list[Expectation]:
+        ctx = active.get()
+        if ctx is not None and self.node is not None and ctx.node == self.node:
+            return ctx.expectations
+        return self._pending
+
+    def check_many(self, items: Iterable[Item]) -> list[Verdict]:
+        """Judge many expectations concurrently; items are ``(output, rubric)`` or
+        dicts of ``check`` arguments. Returns verdicts in order."""
+        __tracebackhide__ = True
+        batch = self._item_tasks(items)
+        return self.session.loop.run(self._gather(batch))
+
+    async def acheck_many(self, items: Iterable[Item]) -> list[Verdict]:
+        """Async ``check_many``."""
+        __tracebackhide__ = True
+        batch = self._item_tasks(items)
+        return await self.session.loop.run_async(self._gather(batch))
+
+    def _item_tasks(self, items: Iterable[Item]) -> list[Task]:
+        __tracebackhide__ = True
+        return [self._prepared(tasks.from_item(self.settings, n, item))
+                for n, item in enumerate(items)]
+
+    async def _gather(self, batch: list[Task]) -> list[Verdict]:
+        return list(await asyncio.gather(*(self.run(t) for t in batch)))
+
+    # ---------------------------------------------------------------- judging
+    def accuracy(self, model: str, kind: Kind | str) -> float:
+        """This judge model's per-vote accuracy, from its pooled agreement."""
+        return accuracy_from_agreement(*self.session.agreement(
+            model, Kind(kind).value, self.node))
+
+    async def run(self, task: Task) -> Verdict:
+        """Decide one task (on the judge loop)."""
+        node = self.node.nodeid if self.node else None
+        ident = task.identity(node)
+        # Comparisons are not screened: a degenerate side simply loses.
+        screen = task.settings.screen and task.kind is not Kind.PAIRWISE
+        reason = degenerate_reason(task.output) if screen else None
+        if reason is not None:
+            return self.session.finish(screened(task, reason, ident), self.node,
+                                       screened=True)
+        if not task.settings.models and self.session.settings.record_mode != "none":
+            raise JudgeNotConfiguredError(NO_MODEL)
+        if task.settings.min_kappa is not None:
+            vouch(self.session, self.node, task, ident)  # raises when untrusted
+        # Replay-only runs (record mode none) need no model: a fresh clone
+        # without keys replays the committed records as recorded.
+        models = task.settings.models or (REPLAYED_MODEL,)
+        sampler = Sampler(self.session, self.node, self.accuracy)
+        results = await asyncio.gather(*(sampler.run(task, m) for m in models))
+        self._learn(task, results)
+        verdict = combine(task, results, ident,
+                          lambda m: self.accuracy(m, task.kind))
+        return self.session.finish(verdict, self.node)
+
+    def _learn(self, task: Task, results: list[ModelResult]) -> None:
+        """Pool the first pair's agreement only when both of its replies are
+        new: a cached pair was counted by the run that asked it (raising
+        max_samples later must not count it again)."""
+        for r in results:
+            if r.decision is not None and {0, 1} <= {v.presentation for v in r.fresh}:
+                self.session.learn(r.model, task.kind.value, r.decision.agree,
+                                   r.decision.pairs)

@@ -1,0 +1,60 @@
+"""How a verdict reads in a terminal: the headline and the reasons under it.
+
+Shared by ``assert_judged``, soft checks, the canary and the min-kappa gate."""
+
+from __future__ import annotations
+
+import textwrap
+
+from pytest_llmjudge.verdict import Outcome, Verdict
+
+
+def headline(v: Verdict) -> str:
+    word = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE",
+            "judge_error": "JUDGE ERROR"}[v.outcome.value]
+    if v.kind == "pairwise":
+        what = f"winner {v.winner or 'undecided'}"
+    elif v.kind == "scale":
+        what = f"level {v.level:.1f}" if v.level is not None else "no level"
+    elif v.criteria:
+        ok = sum(1 for c in v.criteria if c.passed)
+        what = f"{ok}/{len(v.criteria)} criteria passed"
+    else:
+        what = "no verdict" if v.outcome is Outcome.JUDGE_ERROR else "no judge call"
+    extra = ", flaky" if v.flaky else ""
+    return f"judged: {word} {what} (confidence {v.confidence:.2f}{extra})"
+
+
+def format_verdict(v: Verdict) -> str:
+    """A verdict for a plain terminal: summary line first, then why."""
+    lines = [headline(v), f"  rubric: {v.rubric}"]
+    if v.error:
+        lines.append(f"  judge error: {v.error}")
+    for c in v.criteria:
+        mark = {True: "pass", False: "FAIL", None: "????"}[c.passed]
+        req = "" if c.required else " (optional)"
+        lines.append(f"  [{mark}] {c.name}{req}: votes {c.pass_votes} pass / "
+                     f"{c.fail_votes} fail, confidence {c.confidence:.2f}")
+        if c.reasoning and c.passed is not True:
+            lines += textwrap.wrap(c.reasoning, 88, initial_indent="         judge: ",
+                                   subsequent_indent="                ")
+    if v.kind == "pairwise" and v.votes:
+        winners = ", ".join(f"{x.order}: {x.winner}" for x in v.votes if x.winner)
+        lines.append(f"  votes: {winners}")
+    if v.jury is not None:
+        members = ", ".join(
+            f"{m.model}={m.winner or m.outcome.value} ({m.confidence:.2f})"
+            for m in v.jury.members)
+        failed = f"; failed: {', '.join(v.jury.failed)}" if v.jury.failed else ""
+        lines.append(f"  jury: {members}; agreement {v.jury.agreement:.0%}{failed}")
+    if v.flaky_reason:
+        lines.append(f"  flaky: {v.flaky_reason}")
+    for w in v.warnings:
+        lines.append(f"  note: {w}")
+    src = "cache/records" if v.cached else f"{v.calls} call(s)"
+    lines.append(f"  judge: {v.model or '-'}; {v.samples} presentation(s), {src}")
+    if v.excerpt:
+        body = v.excerpt.replace("\n", " ")
+        lines += textwrap.wrap(body, 88, initial_indent="  output: ",
+                               subsequent_indent="          ")
+    return "\n".join(lines)

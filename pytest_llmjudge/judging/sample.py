@@ -1,0 +1,241 @@
+"""Sampling: gathering one judge model's votes on a task, and the stopping rule.
+
+Every judgment starts with ``min_samples`` presentations sent concurrently
+(by default two, in opposite orders). The stopping rule: stop as soon as the
+decision's confidence reaches ``min_confidence``; otherwise draw two more
+presentations (one of each orientation) at a time, up to ``max_samples``.
+Replies come from records, then the cache, then the network; this module holds
+the one place that asks the network for a completion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pytest_llmjudge.constants import REPLAYED_MODEL
+from pytest_llmjudge.exceptions import (
+    BudgetExceededError,
+    JudgeCallError,
+    JudgeParseError,
+    RecordMissingError,
+)
+from pytest_llmjudge.judging import decide
+from pytest_llmjudge.judging.parse import logprob_pass, parse_reply
+from pytest_llmjudge.judging.plan import keys, low_and_most, presentation
+from pytest_llmjudge.judging.prompt import REASK, Presentation, response_schema
+from pytest_llmjudge.judging.task import Task
+from pytest_llmjudge.rubric import Rubric, Scale
+from pytest_llmjudge.runtime.client import Reply, check_model, complete, redact
+from pytest_llmjudge.types import Kind, NodeInfo
+from pytest_llmjudge.verdict import Vote
+
+if TYPE_CHECKING:
+    from pytest_llmjudge.runtime.session import JudgeSession
+
+
+@dataclass
+class Usage:
+    """Calls, tokens and cost spent on one judgment."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None
+
+    def add(self, reply: Reply) -> None:
+        self.calls += 1
+        self.prompt_tokens += reply.prompt_tokens
+        self.completion_tokens += reply.completion_tokens
+        if reply.cost is not None:
+            self.cost = (self.cost or 0.0) + reply.cost
+
+    def merge(self, other: Usage) -> None:
+        self.calls += other.calls
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        if other.cost is not None:
+            self.cost = (self.cost or 0.0) + other.cost
+
+
+@dataclass
+class ModelResult:
+    """One judge model's votes on a task and what they decide (``None``: the
+    model failed, see ``error``)."""
+
+    model: str
+    votes: list[Vote]
+    decision: decide.Decision | None
+    usage: Usage
+    error: str | None
+    fresh: list[Vote] = field(default_factory=list)  # asked in this run
+
+
+def hopeless(a: float) -> bool:
+    """A judge whose pooled agreement puts it at chance (``a`` = 0.5) adds no
+    evidence with any number of votes: asking more would only spend calls."""
+    return a <= 0.5 + 1e-9
+
+
+def decide_votes(task: Task, votes: list[Vote], a: float) -> decide.Decision:
+    """The decision ``votes`` support, by the task's kind."""
+    if task.kind is Kind.CRITERIA:
+        assert isinstance(task.rubric, Rubric)
+        return decide.decide_criteria(task.rubric, votes, a, task.threshold)
+    if task.kind is Kind.SCALE:
+        assert isinstance(task.rubric, Scale)
+        return decide.decide_scale(task.rubric, votes, a)
+    assert task.mode is not None
+    return decide.decide_pairwise(votes, a, task.mode.value)
+
+
+class Sampler:
+    """Asks one task's presentations of one judge model until the stopping rule
+    is met."""
+
+    def __init__(self, session: JudgeSession, node: NodeInfo | None,
+                 accuracy: Callable[[str, Kind], float]):
+        self.session = session
+        self.node = node
+        self.accuracy = accuracy
+
+    async def run(self, task: Task, model: str) -> ModelResult:
+        low, most = low_and_most(task)
+        n = low
+        votes: list[Vote] = []
+        fresh: list[Vote] = []
+        usage = Usage()
+        while True:
+            batch = range(len(votes), n)
+            got = await asyncio.gather(*(self.vote(task, model, i, usage)
+                                         for i in batch))
+            for v, is_fresh in got:
+                votes.append(v)
+                if is_fresh and v.error is None:
+                    fresh.append(v)
+            errors = [v for v in votes if v.error]
+            good = [v for v in votes if not v.error]
+            if errors and len(good) < low:
+                return ModelResult(model, votes, None, usage, errors[0].error, fresh)
+            a = self.accuracy(model, task.kind)
+            decision = decide_votes(task, good, a)
+            settled = decision.outcome != "inconclusive" and \
+                decision.confidence >= task.settings.min_confidence
+            if settled or len(votes) >= most or hopeless(a):
+                return ModelResult(model, votes, decision, usage, None, fresh)
+            n = min(most, len(votes) + 2)
+
+    async def vote(self, task: Task, model: str, index: int, usage: Usage
+                   ) -> tuple[Vote, bool]:
+        """Sample ``index``'s vote, and whether it was asked in this run."""
+        pres = presentation(task, index)
+        key = keys(task, model, pres, index)
+        base: dict[str, Any] = {"presentation": index, "order": pres.order,
+                                "model": model}
+        # A marker's or call's cache="off"/"refresh" skips the cache (records,
+        # when a record mode is set, still decide).
+        cache = task.settings.cache
+        bypass = cache != "on" and self.session.settings.record_mode is None
+        try:
+            stored = None if bypass else self.session.replies.get(
+                key, self.node, pres.index, model, task.kind.value)
+        except RecordMissingError as exc:
+            return Vote(**base, error=str(exc)), False
+        if stored is not None:
+            if model == REPLAYED_MODEL and stored.get("model"):
+                # Replayed without a configured judge: name the one that answered.
+                base = {**base, "model": f"{stored['model']} (recorded)"}
+            try:
+                return to_vote(task, pres, Reply.from_json(stored), base,
+                               cached=True), False
+            except JudgeParseError:
+                pass  # a stored reply we cannot read is a miss, never a verdict
+        try:
+            reply = await self.call(task, model, pres, index, usage)
+        except (JudgeCallError, JudgeParseError, BudgetExceededError) as exc:
+            # A reply may quote a secret back.
+            return Vote(**base, error=redact(str(exc), task.settings.api_key)), True
+        if not (bypass and cache == "off"):
+            self.session.replies.put(key, reply.to_json(), self.node, pres.index,
+                                     model, task.kind.value)
+        return to_vote(task, pres, reply, base, cached=False), True
+
+    async def call(self, task: Task, model: str, pres: Presentation, index: int,
+                   usage: Usage) -> Reply:
+        """Ask the judge; a reply off the contract is re-asked once."""
+        s = task.settings
+        names = pres.shown
+        top = task.rubric.top if isinstance(task.rubric, Scale) else 0
+        check_model(model)  # a misspelt model raises ConfigError at the caller
+        messages = list(pres.messages)
+        for attempt in range(2):
+            fmt = self.session.response_format(
+                model, s.response_format, response_schema(task.kind, names, top))
+            async with await self.session.loop.slot(model, paced=False) as slot:
+                # Counted once it holds a slot: a judgment cancelled while
+                # waiting for one made no call.
+                self.session.spend_call(model)
+                try:
+                    reply = await complete(
+                        model=model, api_base=s.api_base, api_key=s.api_key,
+                        messages=messages, response_format=fmt,
+                        temperature=s.temperature, seed=index if index >= 2 else None,
+                        timeout=s.timeout, retries=s.retries, logprobs=s.logprobs,
+                        before_attempt=slot.pace)
+                except JudgeCallError as exc:
+                    if fmt is None or exc.cause != "response_format unsupported":
+                        raise
+                    # The provider refused structured output: ask in plain text
+                    # (the reply is still parsed strictly). The refused request
+                    # was a call too.
+                    usage.calls += 1
+                    self.session.disable_format(model)
+                    self.session.spend_call(model)  # the second request is a call
+                    reply = await complete(
+                        model=model, api_base=s.api_base, api_key=s.api_key,
+                        messages=messages, response_format=None,
+                        temperature=s.temperature, seed=index if index >= 2 else None,
+                        timeout=s.timeout, retries=s.retries, logprobs=s.logprobs,
+                        before_attempt=slot.pace)
+            usage.add(reply)
+            self.session.spend(reply)
+            try:
+                parse_reply(reply.content, task.kind, names=names, top=top)
+                return reply
+            except JudgeParseError:
+                if attempt == 1:
+                    raise
+                messages = [*messages, {"role": "assistant", "content": reply.content},
+                            {"role": "user", "content": REASK}]
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def to_vote(task: Task, pres: Presentation, r: Reply, base: dict[str, Any], *,
+            cached: bool) -> Vote:
+    """Read a reply as a vote (raises ``JudgeParseError`` off the contract)."""
+    top = task.rubric.top if isinstance(task.rubric, Scale) else 0
+    parsed = parse_reply(r.content, task.kind, names=pres.shown, top=top)
+    extra: dict[str, Any] = {}
+    if task.kind is Kind.CRITERIA:
+        order = reply_order(r.content, pres.shown)
+        extra["verdicts"] = parsed.verdicts
+        extra["logprob_pass"] = logprob_pass(r.logprobs, tuple(order))
+    elif task.kind is Kind.SCALE:
+        extra["level"] = parsed.level
+    else:
+        w = parsed.winner
+        if pres.swapped and w in ("A", "B"):
+            w = "B" if w == "A" else "A"
+        extra["winner"] = w
+    return Vote(**base, **extra, reasoning=parsed.reasoning,
+                stated_confidence=parsed.confidence, cached=cached,
+                tokens=r.prompt_tokens + r.completion_tokens)
+
+
+def reply_order(content: str, shown: tuple[str, ...]) -> list[str]:
+    """Criterion names in the order the reply lists them (for log-probs)."""
+    low = content.lower()
+    pos = {n: low.find(f'"{n.lower()}"') for n in shown}
+    return sorted((n for n in shown if pos[n] >= 0), key=lambda n: pos[n])

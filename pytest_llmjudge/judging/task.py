@@ -1,0 +1,205 @@
+"""What is to be judged: one validation of a call's arguments into a ``Task``.
+
+``assert_judged``, ``check``, ``compare``, ``expect`` and ``check_many`` all
+build their tasks here, so a mistake gets the same error whichever was called.
+Nothing here talks to a judge.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_llmjudge.exceptions import ConfigError
+from pytest_llmjudge.rubric import AnyRubric, Rubric, Scale, as_rubric, check_threshold
+from pytest_llmjudge.settings import Settings
+from pytest_llmjudge.types import Kind, PairMode
+
+DEFAULT_COMPARISON = (
+    "Overall, which response answers the input better: more correct, "
+    "more complete and more helpful, with nothing false or harmful")
+
+
+class JudgeInputError(ConfigError, TypeError):
+    """A judged value has a type that cannot be judged."""
+
+
+def as_text(value: object, what: str, *, optional: bool = True) -> str | None:
+    """Text to judge: str as is, dicts/lists/pydantic models as JSON."""
+    if value is None:
+        if optional:
+            return None
+        raise JudgeInputError(f"{what} is None: pass the text (str) to judge")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        raise JudgeInputError(
+            f"{what} is bytes: decode it to text first, e.g. data.decode('utf-8')")
+    dump = getattr(value, "model_dump_json", None)
+    if callable(dump):
+        return str(dump(indent=2))
+    if isinstance(value, (dict, list, tuple, int, float, bool)):
+        try:
+            return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+        except (TypeError, ValueError) as exc:
+            raise JudgeInputError(f"{what} cannot be shown as JSON: {exc}") from None
+    raise JudgeInputError(
+        f"{what} is a {type(value).__name__}: pass a str, a dict/list (judged as "
+        "JSON) or a pydantic model")
+
+
+@dataclass(frozen=True)
+class Task:
+    """A validated judgment request."""
+
+    kind: Kind
+    rubric: AnyRubric
+    output: str
+    input: str | None
+    reference: str | None
+    context: str | None
+    settings: Settings
+    threshold: float
+    mode: PairMode | None = None  # pairwise only
+    other: str | None = None  # pairwise: B
+    generated_by: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    def identity(self, node: str | None) -> str:
+        """The judgment's identity in a run's history (flip detection)."""
+        mode = self.mode.value if self.mode is not None else ""
+        blob = json.dumps([node, self.kind.value, mode, self.rubric.canonical(),
+                           self.output, self.other, self.input, self.reference,
+                           self.context], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
+
+    def noted(self, notes: Sequence[str]) -> Task:
+        """The same task carrying ``notes`` (shown on its verdict)."""
+        return dataclasses.replace(self, warnings=(*self.warnings, *notes))
+
+
+def from_call(base: Settings, output: object, rubric: object = None, *,
+              better_than: object = None, at_least_as_good_as: object = None,
+              threshold: float | None = None, what: str = "assert_judged",
+              **kwargs: Any) -> Task:
+    """The one reading of a judged call: a comparison when a baseline is given
+    (``better_than=`` / ``at_least_as_good_as=``), otherwise a pointwise check."""
+    if better_than is not None and at_least_as_good_as is not None:
+        raise TypeError("give better_than or at_least_as_good_as, not both")
+    if better_than is not None or at_least_as_good_as is not None:
+        if threshold is not None:
+            raise TypeError("threshold does not apply to comparisons")
+        mode = PairMode.BETTER if better_than is not None else PairMode.NOT_WORSE
+        baseline = better_than if better_than is not None else at_least_as_good_as
+        return pair(base, output, baseline, rubric, mode=mode, **kwargs)
+    if rubric is None:
+        raise TypeError(f"{what} needs a rubric: what must be true of the output "
+                        "(or better_than=/at_least_as_good_as= a baseline)")
+    return point(base, output, rubric, threshold=threshold, **kwargs)
+
+
+def point(base: Settings, output: object, rubric: object, *, input: object = None,
+          reference: object = None, context: object = None,
+          threshold: float | None = None, model: str | Sequence[str] | None = None,
+          generated_by: str | None = None, **options: Any) -> Task:
+    """Validate a pointwise judgment (criteria or a scale)."""
+    __tracebackhide__ = True
+    try:
+        _check_generated_by(generated_by)
+        settings = _settings(base, model, options)
+        r = as_rubric(rubric)
+        thr = check_threshold(threshold) if threshold is not None else (
+            r.threshold if isinstance(r, Rubric) and r.threshold is not None
+            else settings.threshold)
+        texts = _texts(settings, output=output, input=input, reference=reference,
+                       context=context)
+    except ConfigError as exc:
+        # Show the user's line, not our insides.
+        raise exc.with_traceback(None) from exc.__cause__
+    kind = Kind.SCALE if isinstance(r, Scale) else Kind.CRITERIA
+    return Task(kind, r, _required(texts["output"]), texts["input"],
+                texts["reference"], texts["context"], settings, thr,
+                generated_by=generated_by)
+
+
+def pair(base: Settings, a: object, b: object, rubric: object = None, *,
+         mode: PairMode, input: object = None, context: object = None,
+         reference: object = None, model: str | Sequence[str] | None = None,
+         generated_by: str | None = None, **options: Any) -> Task:
+    """Validate a comparison of ``a`` with ``b``."""
+    __tracebackhide__ = True
+    try:
+        if reference is not None:
+            raise ConfigError("reference= is not used by comparisons: both outputs "
+                              "are judged against the rubric and input; drop it")
+        _check_generated_by(generated_by)
+        settings = _settings(base, model, options)
+        r = as_rubric(rubric if rubric is not None else DEFAULT_COMPARISON)
+        if not isinstance(r, Rubric):
+            raise ConfigError("comparisons take criteria, not a Scale")
+        texts = _texts(settings, output=a, other=b, input=input, context=context)
+    except ConfigError as exc:
+        raise exc.with_traceback(None) from exc.__cause__
+    return Task(Kind.PAIRWISE, r, _required(texts["output"]), texts["input"], None,
+                texts["context"], settings, 1.0, mode=mode, other=texts["other"],
+                generated_by=generated_by)
+
+
+def from_item(base: Settings, n: int, item: object) -> Task:
+    """One ``check_many`` item: an ``(output, rubric)`` tuple or a dict of call
+    arguments (comparisons included)."""
+    __tracebackhide__ = True
+    try:
+        if isinstance(item, tuple):
+            return from_call(base, *item, what="check_many")
+        if isinstance(item, Mapping) and "output" in item:
+            kw = dict(item)
+            return from_call(base, kw.pop("output"), kw.pop("rubric", None),
+                             what="check_many", **kw)
+        raise ConfigError(
+            "check_many takes (output, rubric) tuples or dicts with an 'output' key "
+            f"and 'rubric' (or 'better_than'); got {type(item).__name__}")
+    except (ConfigError, TypeError) as exc:
+        # Say which item, and end the traceback at the caller's line.
+        raise type(exc)(f"check_many item {n}: {exc}").with_traceback(None) from None
+
+
+def _required(text: str | None) -> str:
+    if text is None:  # pragma: no cover - as_text raised already
+        raise JudgeInputError("the judged output is None")
+    return text
+
+
+def _settings(base: Settings, model: str | Sequence[str] | None,
+              options: Mapping[str, Any]) -> Settings:
+    values = dict(options)
+    if model is not None:
+        values["model"] = model
+    return base.override("judge call", values)
+
+
+def _texts(settings: Settings, **values: object) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name, value in values.items():
+        required = name in ("output", "other")
+        what = {"output": "the judged output", "other": "the baseline output"
+                }.get(name, name)
+        text = as_text(value, what, optional=not required)
+        if text is not None and len(text) > settings.max_output_chars:
+            raise ConfigError(
+                f"{what} is {len(text):,} characters, over max_output_chars="
+                f"{settings.max_output_chars:,}: judge a shorter excerpt or raise "
+                "--llmjudge-max-output-chars")
+        out[name] = text
+    return out
+
+
+def _check_generated_by(value: object) -> None:
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"generated_by must be the name of the model that wrote the "
+                          f"output (a str, e.g. 'openai/gpt-4o'), not "
+                          f"{type(value).__name__}")

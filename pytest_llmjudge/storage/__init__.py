@@ -1,0 +1,1 @@
+"""Storage: the JSON-only reply cache, committed records, and one atomic file writer."""

@@ -1,0 +1,5 @@
+MODE_NONE: int
+MODE_RAW: int
+MODE_BINARY: int
+MODE_TEXT: int
+MODE_PICKLE: int
