@@ -1,1 +1,2 @@
-"""Calibration against human labels: the --llmjudge-calibrate run, agreement statistics and its report."""
+"""Calibration against human labels: the --llmjudge-calibrate run, agreement
+statistics and its report."""

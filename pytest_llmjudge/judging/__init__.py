@@ -1,1 +1,2 @@
-"""Judging: validating a call, planning presentations and keys, sampling with the stopping rule, deciding, prompts, parsing and screening."""
+"""Judging: validating a call, planning presentations and keys, sampling with
+the stopping rule, deciding, prompts, parsing and screening."""

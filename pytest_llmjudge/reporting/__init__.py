@@ -1,1 +1,2 @@
-"""Reporting: the run's aggregate and xdist merge, the terminal summary, JSON/Markdown/JUnit outputs."""
+"""Reporting: the run's aggregate and xdist merge, the terminal summary, and the
+JSON, Markdown and JUnit outputs."""
