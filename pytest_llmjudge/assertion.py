@@ -10,7 +10,7 @@ from typing import Any
 
 from pytest_llmjudge.judging.expectations import settle
 from pytest_llmjudge.judging.judge import Judge
-from pytest_llmjudge.runtime.context import SessionHolder, TestContext, active
+from pytest_llmjudge.runtime.context import SessionHolder, TestContext, current
 from pytest_llmjudge.runtime.session import JudgeSession
 from pytest_llmjudge.settings import resolve
 from pytest_llmjudge.verdict import Verdict
@@ -26,7 +26,7 @@ _standalone = SessionHolder(_standalone_session)
 
 def current_judge() -> Judge:
     """The judge configured for the running test (settings and marker applied)."""
-    ctx = active.get()
+    ctx = current()
     if ctx is None:
         s = _standalone.get()
         ctx = TestContext(_standalone, None, s.settings)

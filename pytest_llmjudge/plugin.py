@@ -25,9 +25,10 @@ from pytest_llmjudge.reporting.state import RunState, state_key
 from pytest_llmjudge.runtime.context import (
     SessionHolder,
     TestContext,
-    active,
     context_key,
+    enter,
     holder_key,
+    leave,
 )
 from pytest_llmjudge.settings import OPTIONS, argparse_type, resolve, settings_key
 from pytest_llmjudge.types import NodeInfo
@@ -122,13 +123,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     ctx = TestContext(item.config.stash[holder_key], NodeInfo(item.nodeid,
                       str(item.path)), settings)
     item.stash[context_key] = ctx
-    active.set(ctx)
+    enter(ctx)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     """After fixture teardown: judged assertions outside a test do not report to it."""
-    active.set(None)
+    leave()
 
 
 @pytest.hookimpl(wrapper=True)

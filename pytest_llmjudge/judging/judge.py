@@ -22,7 +22,7 @@ from pytest_llmjudge.judging.sample import ModelResult, Sampler
 from pytest_llmjudge.judging.screen import degenerate_reason
 from pytest_llmjudge.judging.task import Task
 from pytest_llmjudge.judging.trust import vouch
-from pytest_llmjudge.runtime.context import active
+from pytest_llmjudge.runtime.context import current
 from pytest_llmjudge.settings import Settings
 from pytest_llmjudge.types import Kind, NodeInfo, PairMode
 from pytest_llmjudge.verdict import Verdict
@@ -126,7 +126,7 @@ class Judge:
         settle_expectations(self._expectations())
 
     def _expectations(self) -> list[Expectation]:
-        ctx = active.get()
+        ctx = current()
         if ctx is not None and self.node is not None and ctx.node == self.node:
             return ctx.expectations
         return self._pending

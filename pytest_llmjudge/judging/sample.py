@@ -11,6 +11,7 @@ the one place that asks the network for a completion.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -79,6 +80,34 @@ def hopeless(a: float) -> bool:
     return a <= 0.5 + 1e-9
 
 
+def orientations(task: Task, votes: list[Vote]) -> set[int]:
+    """The presentation orientations (even: as given, odd: reversed) the votes
+    answered. Without debiasing every sample shows one orientation."""
+    if not task.settings.debias and task.kind is not Kind.PAIRWISE:
+        return {0}
+    return {v.presentation % 2 for v in votes}
+
+
+def one_sided(task: Task, good: list[Vote], errors: list[Vote],
+              decision: decide.Decision) -> decide.Decision:
+    """A decisive decision needs votes from both orientations: when only one
+    answered (the other's samples failed, or were not asked), position bias
+    cannot be told apart from the answer, so the decision is inconclusive."""
+    if decision.outcome == "inconclusive":
+        return decision
+    if not task.settings.debias and task.kind is not Kind.PAIRWISE:
+        return decision  # the user asked for one orientation only
+    if len(orientations(task, good)) > 1:
+        return decision
+    cause = (f"{len(errors)} sample(s) failed" if errors
+             else "max_samples allows no other")
+    why = (f"only one presentation order was answered ({cause}): position bias "
+           "cannot be told apart from the answer")
+    reason = f"{decision.flaky_reason}; {why}" if decision.flaky_reason else why
+    return dataclasses.replace(decision, outcome="inconclusive", confidence=0.5,
+                               flaky_reason=reason)
+
+
 def decide_votes(task: Task, votes: list[Vote], a: float) -> decide.Decision:
     """The decision ``votes`` support, by the task's kind."""
     if task.kind is Kind.CRITERIA:
@@ -120,10 +149,14 @@ class Sampler:
             if errors and len(good) < low:
                 return ModelResult(model, votes, None, usage, errors[0].error, fresh)
             a = self.accuracy(model, task.kind)
-            decision = decide_votes(task, good, a)
+            decision = one_sided(task, good, errors, decide_votes(task, good, a))
             settled = decision.outcome != "inconclusive" and \
                 decision.confidence >= task.settings.min_confidence
-            if settled or len(votes) >= most or hopeless(a):
+            done = len(votes) >= most or hopeless(a)
+            if done and errors and len(errors) > len(good) and not settled:
+                # Most samples failed: the survivors do not speak for the judge.
+                return ModelResult(model, votes, None, usage, errors[0].error, fresh)
+            if settled or done:
                 return ModelResult(model, votes, decision, usage, None, fresh)
             n = min(most, len(votes) + 2)
 

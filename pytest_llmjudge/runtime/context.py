@@ -53,6 +53,32 @@ class TestContext:
 active: contextvars.ContextVar[TestContext | None] = contextvars.ContextVar(
     "llmjudge_active", default=None)
 
+#: The test this process is running, for threads the test starts: a
+#: ``ThreadPoolExecutor`` worker does not inherit context variables, and pytest
+#: runs one test at a time per process (xdist workers included).
+_running: list[TestContext] = []
+
+
+def enter(ctx: TestContext) -> None:
+    """The plugin's ``pytest_runtest_setup``: ``ctx`` is the running test's."""
+    active.set(ctx)
+    _running[:] = [ctx]
+
+
+def leave() -> None:
+    """After the test's teardown: judged calls report to no test."""
+    active.set(None)
+    _running.clear()
+
+
+def current() -> TestContext | None:
+    """The running test's context: this thread's (or task's) own, else the one
+    the process is running (a worker thread of the test)."""
+    ctx = active.get()
+    if ctx is None and _running:
+        return _running[0]
+    return ctx
+
 #: The process's judge session (built on first use) and each test's context.
 holder_key = pytest.StashKey[SessionHolder]()
 context_key = pytest.StashKey[TestContext]()

@@ -20,7 +20,7 @@ from pytest_llmjudge.exceptions import (
     SelfPreferenceWarning,
     warn_at_caller,
 )
-from pytest_llmjudge.runtime.context import active
+from pytest_llmjudge.runtime.context import current
 from pytest_llmjudge.runtime.loop import JudgeLoop
 from pytest_llmjudge.settings import Settings
 from pytest_llmjudge.storage.cache import ReplyCache
@@ -248,7 +248,7 @@ class JudgeSession:
                                                      "flaky_reason": joined})
             entry = {"outcome": verdict.outcome.value,
                      "confidence": verdict.confidence}
-            if active.get() is None:  # outside a test: no close() may follow
+            if current() is None:  # outside a test: no close() may follow
                 self.meta.set(hk, entry)
             else:
                 self._history[hk] = entry
@@ -266,7 +266,7 @@ class JudgeSession:
         # The order of verdicts within a test lines them up with a baseline's.
         rec["seq"] = self._seq[rec["nodeid"]] = self._seq.get(rec["nodeid"], -1) + 1
         self.records.append(rec)
-        ctx = active.get()
+        ctx = current()
         if ctx is not None and node is not None and ctx.node == node:
             ctx.records.append(rec)
         return rec
