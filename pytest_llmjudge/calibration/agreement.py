@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_llmjudge.judging import decide
 from pytest_llmjudge.judging.trust import distrust
 from pytest_llmjudge.rubric import Rubric
+from pytest_llmjudge.verdict import Outcome
 
 if TYPE_CHECKING:
     from pytest_llmjudge.calibration.labels import Example
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 #: Agreement targets the confidence-threshold table answers for.
 TARGETS = (0.90, 0.95)
-JUDGE_COLUMNS = ("pass", "fail", "inconclusive", "judge_error")
+JUDGE_COLUMNS = tuple(o.value for o in Outcome)
 
 
 @dataclass

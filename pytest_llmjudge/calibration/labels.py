@@ -21,6 +21,7 @@ from pytest_llmjudge.rubric import (
     names_rubric_file,
     rubric_from_dict,
 )
+from pytest_llmjudge.text import clip
 
 if TYPE_CHECKING:
     import pytest
@@ -81,8 +82,7 @@ def _rubric(raw: object, base: Path, where: str,
             name = r.summary()
     except RubricError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    if len(name) > 60:
-        name = name[:59] + "…"
+    name = clip(name, 60)
     seen[memo] = (r, name)
     return r, name
 

@@ -15,6 +15,7 @@ from pytest_llmjudge.judging.trust import (
     entries,
     what_changed,
 )
+from pytest_llmjudge.text import clip
 
 if TYPE_CHECKING:
     from pytest_llmjudge.calibration.agreement import (
@@ -40,8 +41,7 @@ def _lenient(a: Agreement) -> str:
 
 
 def _clip(text: str, n: int) -> str:
-    t = " ".join(str(text).split())
-    return t if len(t) <= n else t[:n - 1] + "…"
+    return clip(" ".join(str(text).split()), n)
 
 
 def report_lines(run: CalibrationRun) -> list[str]:

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_llmjudge.verdict import Outcome
+
 if TYPE_CHECKING:
     from pytest_llmjudge.reporting.state import RunState
 
-OUTCOMES = ("pass", "fail", "inconclusive", "judge_error")
+OUTCOMES = tuple(o.value for o in Outcome)
 BINS = ((0.0, 0.5), (0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.0001))
 
 
