@@ -18,6 +18,9 @@ HISTORY_FILE = "history.json"
 #: The model named in verdicts replayed from records when no model is configured.
 REPLAYED_MODEL = "(recorded)"
 
+#: Reply formats, best first: an endpoint that refuses one is asked the next.
+FORMAT_CHAIN = ("json_schema", "json_object", "text")
+
 #: Characters of the judged output shown in failure messages.
 EXCERPT_CHARS = 300
 
@@ -37,5 +40,6 @@ PER_TEST_SETTINGS = (
     "cache",
     "screen",
     "max_output_chars",
+    "max_tokens",
     "jury",
 )

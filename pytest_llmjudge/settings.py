@@ -168,6 +168,9 @@ OPTIONS: tuple[Option, ...] = (
            "text accepted"),
     Option("response_format", _choice(ResponseFormat), "json_schema", "how the reply "
            "is requested: json_schema, json_object or text"),
+    Option("max_tokens", _num(16, 1_000_000, integer=True), None, "most tokens a "
+           "judge reply may use (default: 512 + 160 per criterion; raise it for "
+           "reasoning models)", metavar="N"),
     Option("logprobs", _bool, True, "ask for token log-probabilities (used for "
            "confidence where the provider returns them)"),
     Option("concurrency", _num(1, 1024, integer=True), 16, "judge calls in flight at "
@@ -221,6 +224,7 @@ class Settings:
     screen: bool = True
     max_output_chars: int = 200_000
     response_format: str = "json_schema"
+    max_tokens: int | None = None
     logprobs: bool = True
     concurrency: int = 16
     rpm: float | None = None

@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_llmjudge.constants import FORMAT_CHAIN as FORMAT_CHAIN
 from pytest_llmjudge.rubric import AnyRubric, Criterion, Rubric, Scale
 
 FIELDS = ("input", "context", "reference", "output", "response_a", "response_b")
@@ -273,6 +274,22 @@ def response_schema(kind: str, names: tuple[str, ...] = (), top: int = 0
         },
     }
 
+
+def reply_format(name: str, kind: str, names: tuple[str, ...] = (), top: int = 0
+                 ) -> dict[str, Any] | None:
+    """The ``response_format`` sent for a format name: the full schema, plain
+    JSON mode, or nothing ("text": the prompt itself describes the JSON)."""
+    if name == "json_schema":
+        return response_schema(kind, names, top)
+    if name == "json_object":
+        return {"type": "json_object"}
+    return None
+
+
+BREVITY = (
+    "Your reply was cut off at the token limit. Reply again with the same JSON "
+    "object only, keeping each reasoning to one short sentence."
+)
 
 REASK = (
     "Your reply could not be read as the JSON object described. Reply again with the "

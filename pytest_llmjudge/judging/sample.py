@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,10 +26,22 @@ from pytest_llmjudge.exceptions import (
 from pytest_llmjudge.judging import decide
 from pytest_llmjudge.judging.parse import logprob_pass, parse_reply
 from pytest_llmjudge.judging.plan import keys, low_and_most, presentation
-from pytest_llmjudge.judging.prompt import REASK, Presentation, response_schema
+from pytest_llmjudge.judging.prompt import (
+    BREVITY,
+    FORMAT_CHAIN,
+    REASK,
+    Presentation,
+    reply_format,
+)
 from pytest_llmjudge.judging.task import Task
 from pytest_llmjudge.rubric import Rubric, Scale
-from pytest_llmjudge.runtime.client import Reply, check_model, complete, redact
+from pytest_llmjudge.runtime.client import (
+    FORMAT_REFUSED,
+    Reply,
+    check_model,
+    complete,
+    redact,
+)
 from pytest_llmjudge.types import Kind, NodeInfo
 from pytest_llmjudge.verdict import Vote
 
@@ -47,7 +59,7 @@ class Usage:
     cost: float | None = None
 
     def add(self, reply: Reply) -> None:
-        self.calls += 1
+        """A reply's tokens and cost (its request was counted when sent)."""
         self.prompt_tokens += reply.prompt_tokens
         self.completion_tokens += reply.completion_tokens
         if reply.cost is not None:
@@ -197,52 +209,77 @@ class Sampler:
 
     async def call(self, task: Task, model: str, pres: Presentation, index: int,
                    usage: Usage) -> Reply:
-        """Ask the judge; a reply off the contract is re-asked once."""
-        s = task.settings
+        """Ask the judge. A reply off the contract is re-asked once, and one cut
+        at the token limit is re-asked once for brevity; then the vote fails."""
         names = pres.shown
         top = task.rubric.top if isinstance(task.rubric, Scale) else 0
         check_model(model)  # a misspelt model raises ConfigError at the caller
+        budget = max_tokens(task)
         messages = list(pres.messages)
-        for attempt in range(2):
-            fmt = self.session.response_format(
-                model, s.response_format, response_schema(task.kind, names, top))
-            async with await self.session.loop.slot(model, paced=False) as slot:
-                # Counted once it holds a slot: a judgment cancelled while
-                # waiting for one made no call.
+        # Counted once it holds a slot: a judgment cancelled while waiting for
+        # one made no call. Every HTTP request is a call: retries, re-asks and
+        # a refused format's request included.
+        async with await self.session.loop.slot(model, paced=False) as slot:
+            async def before_request() -> None:
+                await slot.pace()
                 self.session.spend_call(model)
-                try:
-                    reply = await complete(
-                        model=model, api_base=s.api_base, api_key=s.api_key,
-                        messages=messages, response_format=fmt,
-                        temperature=s.temperature, seed=index if index >= 2 else None,
-                        timeout=s.timeout, retries=s.retries, logprobs=s.logprobs,
-                        before_attempt=slot.pace)
-                except JudgeCallError as exc:
-                    if fmt is None or exc.cause != "response_format unsupported":
-                        raise
-                    # The provider refused structured output: ask in plain text
-                    # (the reply is still parsed strictly). The refused request
-                    # was a call too.
-                    usage.calls += 1
-                    self.session.disable_format(model)
-                    self.session.spend_call(model)  # the second request is a call
-                    reply = await complete(
-                        model=model, api_base=s.api_base, api_key=s.api_key,
-                        messages=messages, response_format=None,
-                        temperature=s.temperature, seed=index if index >= 2 else None,
-                        timeout=s.timeout, retries=s.retries, logprobs=s.logprobs,
-                        before_attempt=slot.pace)
-            usage.add(reply)
-            self.session.spend(reply)
-            try:
-                parse_reply(reply.content, task.kind, names=names, top=top)
-                return reply
-            except JudgeParseError:
-                if attempt == 1:
-                    raise
-                messages = [*messages, {"role": "assistant", "content": reply.content},
-                            {"role": "user", "content": REASK}]
+                usage.calls += 1
+
+            for attempt in range(2):
+                reply = await self._ask(task, model, messages, index, names, top,
+                                        budget, before_request)
+                usage.add(reply)
+                self.session.spend(reply)
+                if reply.finish_reason == "length":
+                    if attempt == 1:
+                        raise JudgeCallError(
+                            "truncated reply: the judge stopped at its token limit: "
+                            f"reply cut at {budget} tokens twice (finish_reason="
+                            "length); raise --llmjudge-max-tokens",
+                            cause="reply cut", retries=attempt)
+                    follow = BREVITY
+                else:
+                    try:
+                        parse_reply(reply.content, task.kind, names=names, top=top)
+                        return reply
+                    except JudgeParseError:
+                        if attempt == 1:
+                            raise
+                    follow = REASK
+                messages = [*messages,
+                            {"role": "assistant", "content": reply.content},
+                            {"role": "user", "content": follow}]
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _ask(self, task: Task, model: str, messages: list[dict[str, str]],
+                   index: int, names: tuple[str, ...], top: int, budget: int,
+                   before_request: Callable[[], Awaitable[None]]) -> Reply:
+        """One request, stepping down the reply formats the endpoint refuses."""
+        s = task.settings
+        while True:
+            name = self.session.reply_format(model, s.api_base, s.response_format)
+            try:
+                return await complete(
+                    model=model, api_base=s.api_base, api_key=s.api_key,
+                    messages=messages,
+                    response_format=reply_format(name, task.kind, names, top),
+                    temperature=s.temperature, seed=index if index >= 2 else None,
+                    timeout=s.timeout, retries=s.retries, logprobs=s.logprobs,
+                    max_tokens=budget, before_attempt=before_request)
+            except JudgeCallError as exc:
+                if exc.cause != FORMAT_REFUSED or name == FORMAT_CHAIN[-1]:
+                    raise
+                self.session.refuse_format(model, s.api_base, name)
+
+
+def max_tokens(task: Task) -> int:
+    """The reply's token budget: the setting, else room for a short reasoning
+    per criterion (a rambling local model stops here instead of at its
+    context's end)."""
+    if task.settings.max_tokens is not None:
+        return task.settings.max_tokens
+    n = len(task.rubric.criteria) if isinstance(task.rubric, Rubric) else 1
+    return 512 + 160 * n
 
 
 def to_vote(task: Task, pres: Presentation, r: Reply, base: dict[str, Any], *,

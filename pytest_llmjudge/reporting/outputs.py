@@ -30,7 +30,6 @@ REPORT_SCHEMA_VERSION = 1
 SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
 
 
-
 def report_doc(state: RunState) -> dict[str, Any]:
     from pytest_llmjudge.reporting.summary import JudgeReport
 

@@ -265,6 +265,24 @@ def classify(exc: BaseException) -> tuple[str, bool]:
     return f"{name}", True
 
 
+#: The cause of a call whose ``response_format`` the endpoint refused.
+FORMAT_REFUSED = "response_format unsupported"
+_FORMAT_WORDS = re.compile(r"response_format|json_schema|json_object|grammar",
+                           re.IGNORECASE)
+
+
+def format_refused(exc: BaseException, detail: str) -> bool:
+    """Whether the endpoint said no to the requested reply format: llama.cpp's
+    server answers 500 "response_format.type should be 'text' or
+    'json_object'", vLLM and others 400 or 422 naming the field."""
+    code = _status(exc)
+    if code not in (None, 400, 422, 500):
+        return False
+    texts = [detail, *(str(e) for e in _chain(exc))]
+    return any(_FORMAT_WORDS.search(t) for t in texts) and (
+        code is not None or "BadRequest" in type(exc).__name__)
+
+
 _KNOWN_MODELS: set[str] = set()
 
 
@@ -299,13 +317,19 @@ async def complete(
     timeout: float,
     retries: int,
     logprobs: bool,
+    max_tokens: int | None = None,
     before_attempt: Callable[[], Awaitable[None]] | None = None,
 ) -> Reply:
     """One judge call with our bounded retries; raises ``JudgeCallError``.
 
     ``before_attempt``, if given, is awaited before every request is sent (the
     first and each retry after its backoff): the judge loop's rpm pacing
-    (``_Slot.pace``), so that no attempt skips ``--llmjudge-rpm``.
+    (``_Slot.pace``), so that no attempt skips ``--llmjudge-rpm``; it is also
+    where each HTTP request is counted as a judge call.
+
+    A refused ``response_format`` (400, 422 or 500 whose body names
+    response_format, json_schema or a grammar) is a capability answer, not a
+    fault: it is raised at once with cause ``FORMAT_REFUSED``, never retried.
     """
     lm = litellm()
     kwargs: dict[str, Any] = {
@@ -325,6 +349,8 @@ async def complete(
         kwargs["response_format"] = response_format
     if seed is not None:
         kwargs["seed"] = seed
+    if max_tokens is not None:
+        kwargs["max_tokens"] = max_tokens
     if logprobs:
         kwargs["logprobs"] = True
         kwargs["top_logprobs"] = 5
@@ -341,10 +367,8 @@ async def complete(
         except (asyncio.TimeoutError, Exception) as exc:
             cause, retryable = classify(exc)
             detail = _short(exc, api_key)
-            if response_format is not None and cause.startswith("bad request") and (
-                "response_format" in detail or "json_schema" in detail
-            ):
-                cause = "response_format unsupported"
+            if response_format is not None and format_refused(exc, detail):
+                cause, retryable = FORMAT_REFUSED, False
             if not retryable:
                 raise JudgeCallError(f"judge call failed: {cause}: {detail}",
                                      cause=cause, retries=attempt) from None
@@ -457,10 +481,10 @@ async def _call(lm: ModuleType, kwargs: dict[str, Any], model: str) -> Reply:
     choice = choices[0]
     message = getattr(choice, "message", None)
     content = getattr(message, "content", None) or ""
+    # A reply cut at the token limit (finish_reason "length") is returned as
+    # it is: asking the same prompt again would only cut it again; the judge
+    # re-asks for brevity (judging/sample.py).
     finish = getattr(choice, "finish_reason", None)
-    if finish == "length":
-        raise _Retryable("truncated reply",
-                         "the judge stopped at its token limit (finish_reason=length)")
     usage = getattr(resp, "usage", None)
     pt = int(getattr(usage, "prompt_tokens", 0) or 0)
     ct = int(getattr(usage, "completion_tokens", 0) or 0)

@@ -9,12 +9,13 @@ variable set around each test.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmjudge.constants import DEFAULT_CACHE_DIR
+from pytest_llmjudge.constants import DEFAULT_CACHE_DIR, FORMAT_CHAIN
 from pytest_llmjudge.exceptions import (
     BudgetExceededError,
     SelfPreferenceWarning,
@@ -39,6 +40,12 @@ _FAMILIES = (
     ("mistral", r"^(mistral|mixtral|codestral|ministral)"), ("qwen", r"^qwen"),
     ("deepseek", r"^deepseek"), ("cohere", r"^command"), ("xai", r"^grok"),
 )
+
+
+def _format_key(model: str, api_base: str | None) -> str:
+    """Where a judge's refused reply formats are kept (never the URL itself)."""
+    endpoint = hashlib.sha256((api_base or "").rstrip("/").encode()).hexdigest()[:16]
+    return f"format:{model}:{endpoint}"
 
 
 def _bare(model: str) -> str:
@@ -95,7 +102,7 @@ class JudgeSession:
         self._stats: dict[str, tuple[float, float]] = {}
         self._learned: dict[str, list[float]] = {}
         self.notes: list[str] = []  # run-level notes for the summary
-        self._formats: dict[str, bool] = {}
+        self._formats: dict[str, set[str]] = {}
         self._seq: dict[str, int] = {}
         # Verdict history to write at close, in one transaction: a write per
         # verdict was most of a cached or replayed judgment's cost.
@@ -198,17 +205,33 @@ class JudgeSession:
             if note not in self.notes:
                 self.notes.append(note)
 
-    def response_format(self, model: str, setting: str, schema: dict[str, Any]
-                        ) -> dict[str, Any] | None:
-        if setting == "text" or self._formats.get(model) is False:
-            return None
-        if setting == "json_object":
-            return {"type": "json_object"}
-        return schema
+    def reply_format(self, model: str, api_base: str | None, setting: str) -> str:
+        """The reply format to ask this judge for: the setting, stepped down past
+        every format this model and endpoint refused (in this run or, as kept
+        beside the cache, an earlier one)."""
+        key = _format_key(model, api_base)
+        if key not in self._formats:
+            saved = self.meta.get(key) or {}
+            refused = saved.get("refused")
+            self._formats[key] = {str(r) for r in refused} \
+                if isinstance(refused, list) else set()
+        chain = FORMAT_CHAIN[FORMAT_CHAIN.index(setting):] \
+            if setting in FORMAT_CHAIN else (setting,)
+        return next((f for f in chain if f not in self._formats[key]), chain[-1])
 
-    def disable_format(self, model: str) -> None:
-        """The provider refused ``response_format``: ask in plain text from now on."""
-        self._formats[model] = False
+    def refuse_format(self, model: str, api_base: str | None, name: str) -> None:
+        """The endpoint refused ``name`` as ``response_format``: step down, say so
+        in the summary, and remember it beside the cache for later runs."""
+        key = _format_key(model, api_base)
+        refused = self._formats.setdefault(key, set())
+        if name in refused:
+            return
+        refused.add(name)
+        self.meta.set(key, {"refused": sorted(refused)})
+        now = self.reply_format(model, api_base, name)
+        where = f" at {api_base}" if api_base else ""
+        self.notes.append(f"judge {model}{where} refused response_format {name}: "
+                          f"asked with {now} instead (remembered beside the cache)")
 
     def self_preference(self, settings: Settings, generated_by: str | None
                         ) -> tuple[str, ...]:
