@@ -86,7 +86,8 @@ def compare_baseline(base: list[dict[str, Any]], now: list[dict[str, Any]]
     return diff
 
 
-def load_baseline(path: Path) -> list[dict[str, Any]] | None:
+def load_baseline(path: Path, notes: list[str] | None = None
+                  ) -> list[dict[str, Any]] | None:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         verdicts = doc["verdicts"]
@@ -94,8 +95,14 @@ def load_baseline(path: Path) -> list[dict[str, Any]] | None:
             raise TypeError("'verdicts' is not a list")
         return [v for v in verdicts if isinstance(v, dict)]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        warnings.warn(BaselineWarning(f"baseline report {path} is unusable ({exc}); "
-                                      "no comparison made"), stacklevel=2)
+        message = f"baseline report {path} is unusable ({exc}); no comparison made"
+        try:
+            warnings.warn(BaselineWarning(message), stacklevel=2)
+        except BaselineWarning:
+            # filterwarnings = error: at session end a raised warning would
+            # crash the run before its summary; the summary says it instead.
+            if notes is not None:
+                notes.append(f"BaselineWarning: {message}")
         return None
 
 
@@ -155,7 +162,7 @@ def write_outputs(config: pytest.Config, settings: Settings, state: RunState,
     """Compare with the baseline, then write the JSON report and Markdown."""
     passing_so_far = session.exitstatus == pytest.ExitCode.OK
     if settings.baseline:
-        base = load_baseline(_path(config, settings.baseline))
+        base = load_baseline(_path(config, settings.baseline), state.notes)
         if base is not None:
             state.baseline = compare_baseline(base, state.records)
             n = len(state.baseline["regressions"])
