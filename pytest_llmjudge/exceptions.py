@@ -120,7 +120,8 @@ def warn_at_caller(warning: LLMJudgeWarning) -> None:
     """Warn at the first frame outside this package: the user's line, however
     deep inside the plugin the cause was found."""
     package = os.path.dirname(os.path.abspath(__file__))
-    level, frame = 1, sys._getframe(1)
+    # stacklevel 1 is this function; 2 its caller, and so on up the stack.
+    level, frame = 2, sys._getframe(1)
     while frame is not None and os.path.abspath(
             frame.f_code.co_filename).startswith(package + os.sep):
         level += 1
