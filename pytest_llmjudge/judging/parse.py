@@ -43,8 +43,9 @@ _PASS = {"pass", "passed", "yes", "true"}
 #: Keys that make an object claim to be a verdict, whatever the rubric's kind.
 _CLAIM_KEYS = frozenset({"criteria", "verdict", "score", "level", "winner"})
 #: A verdict key in text the parser could not decode as a JSON object.
-_STRAY_KEY = re.compile(r"""["'\u201c\u201d]\s*(?:criteria|verdict|score|level|winner)"""
-                        r"""\s*["'\u201c\u201d]\s*:""", re.IGNORECASE)
+_STRAY_KEY = re.compile(
+    r"""["'\u201c\u201d]\s*(?:criteria|verdict|score|level|winner)"""
+    r"""\s*["'\u201c\u201d]\s*:""", re.IGNORECASE)
 _DIGITS = re.compile(r"[0-9]{1,3}")
 _FAIL = {"fail", "failed", "no", "false"}
 
