@@ -208,7 +208,9 @@ def check_threshold(value: object) -> float:
     """Return ``value`` as a threshold in [0, 1] or raise a ``RubricError``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RubricError(f"threshold must be a number in [0, 1], got {value!r}")
-    if not _finite(value) or not 0.0 <= float(value) <= 1.0:
+    if not _finite(value):
+        raise RubricError(f"threshold must be a finite number in [0, 1], got {value!r}")
+    if not 0.0 <= float(value) <= 1.0:
         raise RubricError(f"threshold must be in [0, 1], got {value!r}")
     return float(value)
 
