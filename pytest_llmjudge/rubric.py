@@ -8,6 +8,7 @@ Everything a user may pass as a rubric (a string, a list of strings, a
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,9 @@ class Criterion:
             )
         if isinstance(self.weight, bool) or not isinstance(self.weight, (int, float)):
             raise RubricError(f"criterion {self.name!r}: weight must be a number")
+        if not _finite(self.weight):
+            raise RubricError(f"criterion {self.name!r} has weight {self.weight!r}: "
+                              "weights must be finite numbers > 0")
         if not self.weight > 0:
             raise RubricError(
                 f"criterion {self.name!r} has weight {self.weight}: weights must be > 0"
@@ -149,7 +153,7 @@ class Scale:
             raise RubricError("a Scale needs a criterion: say what is being scored")
         try:
             levels = {int(k): str(v) for k, v in dict(self.levels).items()}
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise RubricError(
                 "Scale levels must map whole numbers 1..N to descriptions"
             ) from exc
@@ -161,7 +165,8 @@ class Scale:
             )
         if any(not v.strip() for v in self.levels.values()):
             raise RubricError("every Scale level needs a description")
-        if not isinstance(self.pass_level, int) or not 1 <= self.pass_level <= len(
+        if isinstance(self.pass_level, bool) or not isinstance(self.pass_level, int) \
+                or not 1 <= self.pass_level <= len(
             keys
         ):
             raise RubricError(
@@ -191,10 +196,20 @@ AnyRubric = Rubric | Scale
 RubricLike = Union[str, Sequence[str], Rubric, Scale, Criterion, "PathLike[str]"]
 
 
+def _finite(value: int | float) -> bool:
+    """A finite number (NaN and infinities compare oddly with every bound)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def check_threshold(value: object) -> float:
     """Return ``value`` as a threshold in [0, 1] or raise a ``RubricError``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RubricError(f"threshold must be a number in [0, 1], got {value!r}")
+    if not _finite(value):
+        raise RubricError(f"threshold must be a finite number in [0, 1], got {value!r}")
     if not 0.0 <= float(value) <= 1.0:
         raise RubricError(f"threshold must be in [0, 1], got {value!r}")
     return float(value)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -101,8 +102,10 @@ def _num(lo: float | None = None, hi: float | None = None, integer: bool = False
                     else int(str(v).strip())
             else:
                 x = float(v) if isinstance(v, (int, float)) else float(str(v).strip())
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ValueError(f"must be {kind}") from None
+        if not math.isfinite(x):  # NaN compares false with every bound
+            raise ValueError(f"must be a finite number, not {x!r}")
         if (lo is not None and x < lo) or (hi is not None and x > hi):
             rng = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
             raise ValueError(f"must be in {rng}")

@@ -110,6 +110,11 @@ class ScriptedJudge:
         latency: seconds to wait before every answer.
         faults: faults to serve, one per call, before answering normally.
         seed: seed for the accuracy coin.
+        verdict_logprob: probability of the chosen verdict token, served as
+            its log-probability (None: no log-probabilities).
+        raw_verdict_logprobs: (chosen, other) log-probabilities served as they
+            are, absurd ones included (``1000.0``, ``float("nan")``), to test
+            how a client reads them; overrides ``verdict_logprob``.
     """
 
     def __init__(self, *, rules: dict[str, Callable[[str], bool]] | None = None,
@@ -118,7 +123,8 @@ class ScriptedJudge:
                  accuracy: float = 1.0, position_bias: str | None = None,
                  confidence: float | None = 0.95, latency: float = 0.0,
                  faults: list[Fault] | None = None, seed: int = 0,
-                 verdict_logprob: float | None = None):
+                 verdict_logprob: float | None = None,
+                 raw_verdict_logprobs: tuple[float, float] | None = None):
         self.rules = rules or {}
         self.prefer = prefer or (lambda text: 0.0)
         self.levels = levels
@@ -128,6 +134,7 @@ class ScriptedJudge:
         self.latency = latency
         self.faults = list(faults or [])
         self.verdict_logprob = verdict_logprob
+        self.raw_verdict_logprobs = raw_verdict_logprobs
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
 
@@ -346,19 +353,25 @@ def _completion(model: str, content: str, finish: str,
 def _logprobs(content: str, policy: object) -> dict[str, Any] | None:
     """Token log-probs for the reply: verdict tokens carry pass/fail alternatives."""
     p = getattr(policy, "verdict_logprob", None)
-    if p is None:
+    raw = getattr(policy, "raw_verdict_logprobs", None)
+    if p is None and raw is None:
         return None
     import math
 
+    if raw is not None:
+        mine, theirs = float(raw[0]), float(raw[1])
+    else:
+        assert p is not None
+        mine, theirs = math.log(p), math.log(max(1e-9, 1 - p))
     tokens = re.findall(r'\w+|[^\w\s]|\s+', content)
     out = []
     for i, t in enumerate(tokens):
         prev = "".join(tokens[max(0, i - 6):i])  # '"verdict": "' is 5 tokens
         if t in ("pass", "fail") and "verdict" in prev:
             other = "fail" if t == "pass" else "pass"
-            tops = [{"token": t, "logprob": math.log(p)},
-                    {"token": other, "logprob": math.log(max(1e-9, 1 - p))}]
-            out.append({"token": t, "logprob": math.log(p), "top_logprobs": tops})
+            tops = [{"token": t, "logprob": mine},
+                    {"token": other, "logprob": theirs}]
+            out.append({"token": t, "logprob": mine, "top_logprobs": tops})
         else:
             out.append({"token": t, "logprob": 0.0, "top_logprobs": []})
     return {"content": out}

@@ -63,7 +63,17 @@ def agreement_pairs(votes: Sequence[Vote], answers: Sequence[object]
     return int(first[0] == first[1]), 1
 
 
+def _finite01(p: float | None) -> float | None:
+    """``p`` when it is a finite number in [0, 1], else None: a judge's number
+    that is NaN, infinite or out of range is absent, never certainty."""
+    if isinstance(p, bool) or not isinstance(p, (int, float)):
+        return None
+    return float(p) if math.isfinite(p) and 0.0 <= p <= 1.0 else None
+
+
 def _sigmoid(x: float) -> float:
+    if math.isnan(x):
+        return 0.5
     if x >= 0:
         return 1.0 / (1.0 + math.exp(-x))
     e = math.exp(x)
@@ -73,6 +83,7 @@ def _sigmoid(x: float) -> float:
 def _certainty(p: float | None) -> float:
     """Scale in [0.5, 1]: how much a vote counts, from the verdict token's
     probability of "pass" (0 and 1 are both sure; 0.5 is a guess)."""
+    p = _finite01(p)
     if p is None:
         return 1.0
     return 0.5 + 0.5 * min(1.0, max(0.0, abs(2.0 * p - 1.0)))
@@ -80,7 +91,9 @@ def _certainty(p: float | None) -> float:
 
 def _stated(c: float | None) -> float:
     """Scale in [0.5, 1] from the confidence a judge states in its own verdict:
-    below 0.5 it is guessing (half weight), not sure of the opposite."""
+    below 0.5 it is guessing (half weight), not sure of the opposite. A
+    confidence that is not a finite number in [0, 1] is absent (as if unstated)."""
+    c = _finite01(c)
     if c is None:
         return 1.0
     return 0.5 + 0.5 * min(1.0, max(0.0, 2.0 * c - 1.0))
@@ -112,15 +125,18 @@ def evidence(signs: Sequence[bool], weights: Sequence[float], a: float) -> Evide
     """Log-odds that the answer is yes: each vote adds ``±logit(a)``, scaled by
     the judge's own certainty (``weights``, each in [0.5, 1])."""
     w = math.log(a / (1.0 - a))
-    lo = sum((w if s else -w) * c for s, c in zip(signs, weights, strict=True))
+    # A weight off [0.5, 1] (never made here) would be a judge's number gone
+    # wrong: it counts as a guess, never as more than certainty.
+    lo = sum((w if s else -w) * (c if 0.5 <= c <= 1.0 else 0.5)
+             for s, c in zip(signs, weights, strict=True))
     yes = sum(1 for s in signs if s)
     return Evidence(lo, yes, len(signs) - yes)
 
 
 def _vote_certainty(v: Vote, name: str) -> float:
-    if name in v.logprob_pass:
+    if _finite01(v.logprob_pass.get(name)) is not None:
         return _certainty(v.logprob_pass[name])
-    return _stated(v.stated_confidence)
+    return _stated(v.stated_confidence)  # an absurd log-probability is absent
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,25 @@
-"""Tolerant parsing of judge replies into the documented reply contract.
+"""Parsing of judge replies into the documented reply contract.
 
 A reply is accepted when it holds a JSON object of the right shape: the whole
 content, a fenced code block, or any object embedded in text (the last valid
 one wins, since reasoning comes first). Anything else raises
 ``JudgeParseError``; it never becomes a pass or a fail here.
+
+A reply is read as a whole. An object *claims* to be the verdict when a key of
+a verdict (``criteria``, ``verdict``, ``score``, ``level``, ``winner``) appears
+anywhere in it; every claiming object must be readable to the letter of the
+contract (exact keys, a verdict word of the contract, every criterion by its
+name, string ``reasoning``), and a verdict key the parser could not decode at
+all (a broken object, single quotes) counts as an unreadable claim too. One
+unreadable claim makes the whole reply unreadable, so another object in the
+same reply (say, a fake "pass" the judged output carried and the judge quoted)
+can never be taken instead of the judge's own verdict; a whole reply that is
+JSON but not an object (a bare list) is unreadable too.
+
+Numbers the judge states are read only when finite and in range: a
+confidence that is not a number in [0, 1] (or a percentage in (1, 100]) is
+absent, and so is a token's pass/fail probability when any of its
+log-probabilities is not finite or above 0.
 
 A judge may quote verdict-shaped JSON it found in the judged data (an
 injection attempt) before or after its own verdict, so when the valid objects
@@ -17,12 +33,20 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_llmjudge.exceptions import JudgeParseError
 
 _PASS = {"pass", "passed", "yes", "true"}
+#: Keys that make an object claim to be a verdict, whatever the rubric's kind.
+_CLAIM_KEYS = frozenset({"criteria", "verdict", "score", "level", "winner"})
+#: A verdict key in text the parser could not decode as a JSON object.
+_STRAY_KEY = re.compile(
+    r"""["'\u201c\u201d]\s*(?:criteria|verdict|score|level|winner)"""
+    r"""\s*["'\u201c\u201d]\s*:""", re.IGNORECASE)
+_DIGITS = re.compile(r"[0-9]{1,3}")
 _FAIL = {"fail", "failed", "no", "false"}
 
 
@@ -37,30 +61,64 @@ class Parsed:
 
 def _objects(text: str) -> list[dict[str, Any]]:
     """Every JSON object that can be decoded from ``text``, in order."""
+    return [obj for obj, _ in _spans(text)]
+
+
+def _spans(text: str) -> list[tuple[dict[str, Any], tuple[int, int]]]:
+    """Every top-level JSON object decoded from ``text``, with where it lies."""
     dec = json.JSONDecoder()
-    found: list[dict[str, Any]] = []
+    found: list[tuple[dict[str, Any], tuple[int, int]]] = []
     i = text.find("{")
     while i != -1:
         try:
             obj, end = dec.raw_decode(text, i)
-        except ValueError:
+        except (ValueError, RecursionError):
             i = text.find("{", i + 1)
             continue
         if isinstance(obj, dict):
-            found.append(obj)
+            found.append((obj, (i, end)))
         i = text.find("{", end)
     return found
 
 
-def _confidence(value: object) -> float | None:
+def _claims(value: object, depth: int = 0) -> bool:
+    """Whether a verdict key appears anywhere in ``value`` (keys, not strings)."""
+    if depth > 50:
+        return True  # absurdly nested: not something to read past
+    if isinstance(value, dict):
+        return any(str(k).strip().lower() in _CLAIM_KEYS for k in value) or any(
+            _claims(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return any(_claims(v, depth + 1) for v in value)
+    return False
+
+
+def _number(value: object) -> float | None:
+    """``value`` as a finite number, else None (bools, strings, NaN, infinities)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    v = float(value)
-    if math.isnan(v):
+    try:
+        v = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _confidence(value: object) -> float | None:
+    """A stated confidence in [0, 1] (or a percentage in (1, 100]); anything
+    else (a string, NaN, an infinity, out of range) is absent."""
+    v = _number(value)
+    if v is None:
         return None
     if 1.0 < v <= 100.0:  # some judges answer in percent
         v /= 100.0
     return v if 0.0 <= v <= 1.0 else None
+
+
+def _reasoning(obj: dict[str, Any]) -> str | None:
+    """The object's reasoning (absent is ""), or None when it is not a string."""
+    r = obj.get("reasoning", "")
+    return r if isinstance(r, str) else None
 
 
 def _verdict(value: object) -> str | None:
@@ -75,59 +133,77 @@ def _verdict(value: object) -> str | None:
     return None
 
 
+_CRITERIA_KEYS = frozenset({"criteria", "confidence"})
+_ITEM_KEYS = frozenset({"name", "reasoning", "verdict"})
+
+
 def _criteria(obj: dict[str, Any], names: tuple[str, ...]) -> Parsed | None:
+    """The contract's ``{"criteria": [...], "confidence"}``, every item readable:
+    one item off the contract (a misspelt name, a verdict word such as
+    "partial", an unknown key) makes the whole object unreadable."""
     items = obj.get("criteria")
-    if not isinstance(items, list):
+    if not isinstance(items, list) or not set(obj) <= _CRITERIA_KEYS:
         return None
-    wanted = {n.strip().lower(): n for n in names}
+    wanted = {" ".join(n.split()).lower(): n for n in names}
     verdicts: dict[str, str] = {}
     reasoning: dict[str, str] = {}
     for it in items:
-        if not isinstance(it, dict):
-            continue
-        name = wanted.get(str(it.get("name", "")).strip().strip('"').lower())
-        v = _verdict(it.get("verdict"))
-        if name is None or v is None:
-            continue
+        if not isinstance(it, dict) or not {"name", "verdict"} <= set(it) <= _ITEM_KEYS:
+            return None
+        raw = it["name"]
+        name = wanted.get(" ".join(raw.strip().strip('"').split()).lower()) \
+            if isinstance(raw, str) else None
+        v = _verdict(it["verdict"])
+        why = _reasoning(it)
+        if name is None or v is None or why is None:
+            return None
         if name in verdicts:
             if verdicts[name] != v:  # contradicts itself: not a verdict to trust
                 return None
             continue
         verdicts[name] = v
-        reasoning[name] = str(it.get("reasoning", ""))
+        reasoning[name] = why
     if set(verdicts) != set(names):
         return None
     return Parsed(verdicts, reasoning, confidence=_confidence(obj.get("confidence")))
 
 
+_SCALE_KEYS = frozenset({"reasoning", "score", "confidence"})
+_PAIR_KEYS = frozenset({"reasoning", "winner", "confidence"})
+
+
 def _scale(obj: dict[str, Any], top: int) -> Parsed | None:
-    s = obj.get("score")
-    if isinstance(s, str) and s.strip().isdigit():
-        s = int(s.strip())
-    if isinstance(s, float) and s.is_integer():
-        s = int(s)
-    if isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= top:
+    """The contract's ``{"reasoning", "score", "confidence"}`` and no other key:
+    ``{"id": 1, "name": "Mike", "score": 5}`` is data, not a vote."""
+    if "score" not in obj or not set(obj) <= _SCALE_KEYS:
         return None
-    return Parsed(
-        reasoning={"score": str(obj.get("reasoning", ""))},
-        level=s,
-        confidence=_confidence(obj.get("confidence")),
-    )
+    why = _reasoning(obj)
+    s = obj["score"]
+    if isinstance(s, str) and _DIGITS.fullmatch(s.strip()):
+        s = int(s.strip())
+    if isinstance(s, float) and math.isfinite(s) and s.is_integer():
+        s = int(s)
+    if why is None or isinstance(s, bool) or not isinstance(s, int) \
+            or not 1 <= s <= top:
+        return None
+    return Parsed(reasoning={"score": why}, level=s,
+                  confidence=_confidence(obj.get("confidence")))
 
 
 def _pairwise(obj: dict[str, Any]) -> Parsed | None:
-    w = obj.get("winner")
-    if not isinstance(w, str):
+    """The contract's ``{"reasoning", "winner", "confidence"}`` and no other key."""
+    if "winner" not in obj or not set(obj) <= _PAIR_KEYS:
+        return None
+    why = _reasoning(obj)
+    w = obj["winner"]
+    if why is None or not isinstance(w, str):
         return None
     w = w.strip().strip("[]\"'").upper()
     winner = {"A": "A", "B": "B", "TIE": "tie", "A=B": "tie"}.get(w)
     if winner is None:
         return None
-    return Parsed(
-        reasoning={"winner": str(obj.get("reasoning", ""))},
-        winner=winner,
-        confidence=_confidence(obj.get("confidence")),
-    )
+    return Parsed(reasoning={"winner": why}, winner=winner,
+                  confidence=_confidence(obj.get("confidence")))
 
 
 def _loosened(earlier: Parsed, last: Parsed, kind: str) -> str:
@@ -161,9 +237,15 @@ def parse_reply(
             return _scale(obj, top)
         return _pairwise(obj)
 
+    want = {
+        "criteria": '{"criteria": [{"name", "reasoning", "verdict": pass|fail}], '
+        f'"confidence"}} with every criterion of {list(names)}',
+        "scale": f'{{"reasoning", "score": 1..{top}, "confidence"}}',
+        "pairwise": '{"reasoning", "winner": A|B|tie, "confidence"}',
+    }[kind]
     try:
         whole = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):
         whole = None
     if isinstance(whole, dict):
         # The whole reply is one object: any verdict-shaped text inside it
@@ -171,7 +253,32 @@ def parse_reply(
         got = read(whole)
         if got is not None:
             return got
-    found = [got for got in map(read, _objects(content)) if got is not None]
+    elif whole is not None:
+        raise JudgeParseError(
+            f"the judge's reply is JSON but not an object ({type(whole).__name__}), "
+            f"not the expected JSON {want}", reply=content)
+    spans = _spans(content)
+    found: list[Parsed] = []
+    for obj, _ in spans:
+        got = read(obj)
+        if got is not None:
+            found.append(got)
+        elif _claims(obj):
+            raise JudgeParseError(
+                "the judge's reply holds a verdict object that cannot be read ("
+                + json.dumps(obj)[:160] + f"), not the expected JSON {want}; no "
+                "other object in the reply is taken in its place", reply=content)
+    outside, at = [], 0
+    for _, (start, end) in spans:
+        outside.append(content[at:start])
+        at = end
+    outside.append(content[at:])
+    stray = _STRAY_KEY.search("\x00".join(outside))
+    if stray is not None:
+        raise JudgeParseError(
+            "the judge's reply holds a verdict key that is not in a readable JSON "
+            f"object ({stray.group(0)!r}), not the expected JSON {want}; no other "
+            "object in the reply is taken in its place", reply=content)
     if found:
         last = found[-1]
         for earlier in found[:-1]:
@@ -182,12 +289,6 @@ def parse_reply(
                     + "); a quoted verdict must never decide, so the reply is "
                     "ambiguous", reply=content)
         return last
-    want = {
-        "criteria": '{"criteria": [{"name", "reasoning", "verdict": pass|fail}], '
-        f'"confidence"}} with every criterion of {list(names)}',
-        "scale": f'{{"reasoning", "score": 1..{top}, "confidence"}}',
-        "pairwise": '{"reasoning", "winner": A|B|tie, "confidence"}',
-    }[kind]
     snippet = content.strip().replace("\n", " ")[:160]
     raise JudgeParseError(
         f"the judge's reply is not the expected JSON {want}; it began: {snippet!r}",
@@ -221,6 +322,11 @@ def logprob_pass(logprobs: object, names: tuple[str, ...]) -> dict[str, float]:
                 out[names[idx]] = p
             idx += 1
         text += t
+    if idx != len(names):
+        # More (or fewer) verdict tokens than criteria: the reply quotes another
+        # verdict, and which token is whose cannot be told. The votes stand;
+        # their certainty comes from the stated confidence instead.
+        return {}
     return out
 
 
@@ -248,13 +354,20 @@ def _get(obj: object, key: str) -> Any:
 
 
 def _binary_prob(tok: object, yes: str, no: str) -> float | None:
+    """P(yes) among the token's yes/no alternatives; None (absent) when any of
+    their log-probabilities is absurd: not a finite number, or above 0 (a
+    probability above 1)."""
     mass = {yes: 0.0, no: 0.0}
     tops = _get(tok, "top_logprobs") or []
-    entries = list(tops) or [tok]
+    entries = list(tops) if isinstance(tops, list) and tops else [tok]
     for e in entries:
         t = str(_get(e, "token") or "").strip().strip('"').lower()
-        lp = _get(e, "logprob")
-        if t in mass and isinstance(lp, (int, float)):
-            mass[t] += math.exp(float(lp))
+        if t not in mass:
+            continue
+        lp = _number(_get(e, "logprob"))
+        if lp is None or lp > 0.0:
+            return None
+        mass[t] += math.exp(lp)
     total = mass[yes] + mass[no]
-    return mass[yes] / total if total > 0 else None
+    p = mass[yes] / total if total > 0 else None
+    return p if p is not None and 0.0 <= p <= 1.0 else None

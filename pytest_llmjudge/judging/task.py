@@ -88,6 +88,7 @@ def from_call(base: Settings, output: object, rubric: object = None, *,
               **kwargs: Any) -> Task:
     """The one reading of a judged call: a comparison when a baseline is given
     (``better_than=`` / ``at_least_as_good_as=``), otherwise a pointwise check."""
+    __tracebackhide__ = True  # a mistake in the call is shown at the user's line
     if better_than is not None and at_least_as_good_as is not None:
         raise TypeError("give better_than or at_least_as_good_as, not both")
     if better_than is not None or at_least_as_good_as is not None:
