@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_llmjudge.text import scrub
+
 if TYPE_CHECKING:
     from pytest_llmjudge.reporting.state import RunState
 
@@ -87,7 +89,7 @@ class JudgeReport:
         d = self.data()
         tr.write_sep("-", "llmjudge summary")
         if self.verbosity < 0:
-            tr.write_line(f"{self.headline(d)}; {self.usage_line(d)}")
+            tr.write_line(scrub(f"{self.headline(d)}; {self.usage_line(d)}"))
             if self.state.gate:
                 tr.write_line(self.state.gate, red=True, bold=True)
             return
@@ -104,7 +106,7 @@ class JudgeReport:
                           highlight=False, soft_wrap=True,
                           markup=False)  # node ids like test_x[a] are not markup
         self.render(console, d)
-        for line in buf.getvalue().rstrip("\n").split("\n"):
+        for line in scrub(buf.getvalue()).rstrip("\n").split("\n"):
             tr.write_line(line.rstrip())
 
     def render(self, console: Any, d: dict[str, Any]) -> None:
