@@ -17,6 +17,7 @@ from typing import Any
 from pytest_llmjudge.exceptions import ConfigError
 from pytest_llmjudge.rubric import AnyRubric, Rubric, Scale, as_rubric, check_threshold
 from pytest_llmjudge.settings import Settings
+from pytest_llmjudge.text import clip
 from pytest_llmjudge.types import Kind, PairMode
 
 DEFAULT_COMPARISON = (
@@ -39,7 +40,7 @@ def _check_tree(value: object, what: str) -> None:
     stack: list[tuple[object, int, str, tuple[int, ...]]] = [(value, 0, "", ())]
     while stack:
         v, depth, where, parents = stack.pop()
-        at = f" at {what}{where}" if where else ""
+        at = f" at {what}{clip(where, 80)}" if where else ""
         if isinstance(v, (bytes, bytearray, memoryview)):
             raise JudgeInputError(
                 f"{what} contains bytes{at}: decode them to text first (e.g. "
@@ -132,6 +133,7 @@ def from_call(base: Settings, output: object, rubric: object = None, *,
               **kwargs: Any) -> Task:
     """The one reading of a judged call: a comparison when a baseline is given
     (``better_than=`` / ``at_least_as_good_as=``), otherwise a pointwise check."""
+    __tracebackhide__ = True
     if better_than is not None and at_least_as_good_as is not None:
         raise TypeError("give better_than or at_least_as_good_as, not both")
     if better_than is not None or at_least_as_good_as is not None:

@@ -194,6 +194,10 @@ def _retry_after(exc: BaseException) -> float | None:
     return None if seconds is None else min(seconds, _RETRY_AFTER_CAP)
 
 
+def _secs(seconds: float) -> str:
+    return f"{seconds:,.1f} s" if seconds < 1e7 else f"{seconds:.3g} s"
+
+
 def _wait_limit(timeout: float) -> float:
     """The longest ``Retry-After`` a call honours: its own timeout, at most
     ``_RETRY_AFTER_CAP``."""
@@ -369,7 +373,7 @@ async def complete(
                 # say why, rather than sleep through the run or retry early.
                 raise JudgeCallError(
                     f"judge call failed: {cause}: the judge asked to wait "
-                    f"{wait:,.1f} s ({redact(quoted, api_key)}), longer than the "
+                    f"{_secs(wait)} ({redact(quoted, api_key)}), longer than the "
                     f"call's timeout allows ({_wait_limit(timeout):g} s); not "
                     f"retried: {detail}", cause=cause, retries=attempt) from None
             last = _Retryable(cause, detail, wait)
