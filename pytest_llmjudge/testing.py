@@ -79,8 +79,8 @@ class JudgeRequest:
 class Fault:
     """A scripted failure for one call.
 
-    kind: "status" (HTTP ``status`` with optional ``retry_after`` and ``headers``), "timeout"
-    (sleep ``delay`` s before answering), "empty" (no choices), "truncated"
+    kind: "status" (HTTP ``status``, optional ``retry_after`` and ``headers``),
+    "timeout" (sleep ``delay`` s before answering), "empty" (no choices), "truncated"
     (cut JSON, finish_reason=length), "garbage" (unparseable text), "badjson"
     (a body that is not JSON), "drop" (close the connection).
     """

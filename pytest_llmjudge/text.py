@@ -41,13 +41,16 @@ SECRET_VAR = re.compile(r"(?:_API_KEY|_TOKEN|_KEY)$|SECRET|PASSWORD|^API_KEY$|^T
 #: Shorter values are not treated as secrets (they would match ordinary text).
 SECRET_MIN = 8
 #: Secret-shaped text, whatever variable (if any) it came from.
+#: (needle, pattern, replacement): the pattern runs only where the needle (lower
+#: case) is in the text, so that a long text costs one ``lower()``.
 _SECRET_TEXT = [
-    (re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]{4,}", re.IGNORECASE), "Bearer ***"),
-    (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), "***"),
-    (re.compile(r"\bAIza[0-9A-Za-z_-]{20,}"), "***"),
-    (re.compile(r"([?&](?:api[_-]?)?key=)[^&\s'\"]+", re.IGNORECASE), r"\1***"),
-    (re.compile(r"((?:x-)?api[_-]?key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]{8,}",
-                re.IGNORECASE), r"\1***"),
+    ("bearer", re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]{4,}", re.IGNORECASE),
+     "Bearer ***"),
+    ("sk-", re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), "***"),
+    ("aiza", re.compile(r"\bAIza[0-9A-Za-z_-]{20,}"), "***"),
+    ("key=", re.compile(r"([?&](?:api[_-]?)?key=)[^&\s'\"]+", re.IGNORECASE), r"\1***"),
+    ("key", re.compile(r"((?:x-)?api[_-]?key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]{8,}",
+                       re.IGNORECASE), r"\1***"),
 ]
 #: Keys registered by the process (the judge's ``--llmjudge-api-key``, say).
 _KNOWN: set[str] = set()
@@ -73,10 +76,18 @@ def env_secrets() -> set[str]:
     return out
 
 
+def _hex(n: int, width: int) -> str:
+    """``n`` in hex as a pattern that takes either case of its letters."""
+    return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d
+                   for d in f"{n:0{width}x}")
+
+
 def _char(c: str) -> str:
-    """``c`` as written literally, or as a JSON/Python escape of it."""
-    forms = [re.escape(c), r"\\u%04x" % ord(c), r"\\x%02x" % ord(c)] \
-        if ord(c) < 0x100 else [re.escape(c), r"\\u%04x" % ord(c)]
+    """``c`` as written literally (either case), or as a JSON/Python escape."""
+    lit = {re.escape(c), re.escape(c.lower()), re.escape(c.upper())}
+    forms = [*sorted(lit), r"\\u" + _hex(ord(c), 4)]
+    if ord(c) < 0x100:
+        forms.append(r"\\x" + _hex(ord(c), 2))
     if c in "\"\\/":
         forms.append(re.escape("\\" + c))
     return "(?:" + "|".join(forms) + ")"
@@ -89,7 +100,7 @@ def _pattern(values: frozenset[str]) -> re.Pattern[str] | None:
     if not values:
         return None
     alts = ["".join(_char(c) for c in v) for v in sorted(values, key=len, reverse=True)]
-    return re.compile("|".join(alts), re.IGNORECASE)
+    return re.compile("|".join(alts))
 
 
 def _scrubber(secret: str | None) -> Callable[[str], str]:
@@ -101,8 +112,10 @@ def _scrubber(secret: str | None) -> Callable[[str], str]:
     def run(text: str) -> str:
         if pattern is not None:
             text = pattern.sub("***", text)
-        for shape, repl in _SECRET_TEXT:
-            text = shape.sub(repl, text)
+        low = text.lower()
+        for needle, shape, repl in _SECRET_TEXT:
+            if needle in low:
+                text = shape.sub(repl, text)
         return text
 
     return run

@@ -43,7 +43,8 @@ def _format(v: Verdict) -> str:
         lines.append(f"  [{mark}] {c.name}{req}: votes {c.pass_votes} pass / "
                      f"{c.fail_votes} fail, confidence {c.confidence:.2f}")
         if c.reasoning and c.passed is not True:
-            lines += textwrap.wrap(clip(c.reasoning, REASONING_SHOWN), 88, initial_indent="         judge: ",
+            lines += textwrap.wrap(clip(c.reasoning, REASONING_SHOWN), 88,
+                                   initial_indent="         judge: ",
                                    subsequent_indent="                ")
     if v.kind == "pairwise" and v.votes:
         winners = ", ".join(f"{x.order}: {x.winner}" for x in v.votes if x.winner)

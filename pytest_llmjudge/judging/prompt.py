@@ -62,10 +62,10 @@ _HOMOGLYPHS = {
     "z": "\u0396\u1d22\u13c3",
 }
 _FOLD = {
-    **{c: "<" for c in _LT},
-    **{c: "/" for c in "\u2044\u2215\u29f8\u2571\uff0f\u29f5\u2216\u29f9"},
-    **{c: "_" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"
-       "\uff3f\u2017"},
+    **dict.fromkeys(_LT, "<"),
+    **dict.fromkeys("\u2044\u2215\u29f8\u2571\uff0f\u29f5\u2216\u29f9", "/"),
+    **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"
+                    "\uff3f\u2017", "_"),
     # Cyrillic, Greek, Armenian, Cherokee, Latin small capitals... homoglyphs.
     **{c: k for k, cs in _HOMOGLYPHS.items() for c in cs},
     # Regional indicators, negative circled and negative squared letters.
@@ -78,6 +78,11 @@ _BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f")
 _NAMES = "|".join(re.sub(r"_", r"[\\s_-]*", f) for f in sorted(FIELDS, key=len,
                                                                reverse=True))
 _AFTER_LT = re.compile(rf"[\s/\\]*(?:{_NAMES})")
+#: ASCII characters that cannot follow a fence's "<" (they read as themselves).
+_NO_FENCE = frozenset(
+    chr(i) for i in range(33, 127)
+    if chr(i) not in "/\\&" + "".join(f[0] + f[0].upper() for f in FIELDS))
+_FIRST = frozenset(f[0] for f in FIELDS)
 #: Characters of reading, past any gap, that can still complete a fence name.
 _READ_AHEAD = max(len(f) for f in FIELDS) + 8
 
@@ -102,12 +107,18 @@ def _read(ch: str) -> str:
 def _fence_after(text: str, start: int) -> bool:
     """Does the reading of ``text`` from ``start`` (just past a "<") begin
     with an optional "/" and a fence name?"""
+    if start < len(text) and text[start] in _NO_FENCE:
+        return False  # the common case ("a < b", "<div>"), decided at once
     read: list[str] = []
     seen = 0
     for j in range(start, len(text)):
         if _CANDIDATE.match(text, j):
             break  # the next "<" is checked on its own
         r = _read(text[j])
+        if not seen:
+            core = [c for c in r if not (c.isspace() or c in "/\\")]
+            if core and core[0] not in _FIRST:
+                return False  # past the gap, no fence name can start here
         read.append(r)
         seen += len(r.strip())
         if seen > _READ_AHEAD:

@@ -265,8 +265,8 @@ class JudgeSession:
     def record(self, verdict: Verdict, node: NodeInfo | None) -> dict[str, Any]:
         # Where every report, summary and JUnit property comes from: secrets
         # scrubbed, and a judge's long text bounded, once, here.
-        rec = clip_strings(scrub_json(verdict.model_dump(mode="json")),
-                           REASONING_KEPT)
+        rec: dict[str, Any] = clip_strings(
+            scrub_json(verdict.model_dump(mode="json")), REASONING_KEPT)
         rec["nodeid"] = node.nodeid if node else ""
         # The order of verdicts within a test lines them up with a baseline's.
         rec["seq"] = self._seq[rec["nodeid"]] = self._seq.get(rec["nodeid"], -1) + 1
