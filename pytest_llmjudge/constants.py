@@ -23,6 +23,11 @@ FORMAT_CHAIN = ("json_schema", "json_object", "text")
 
 #: Characters of the judged output shown in failure messages.
 EXCERPT_CHARS = 300
+#: Characters of one judge reasoning (or error, note) kept in a verdict's record
+#: (the JSON report, ``report.llmjudge``) and shown in a failure message (the
+#: terminal, JUnit). The cache and records files keep the reply as received.
+REASONING_KEPT = 4000
+REASONING_SHOWN = 1000
 
 #: Settings that a marker or a call may override (validated against this list).
 PER_TEST_SETTINGS = (

@@ -79,17 +79,20 @@ class JudgeRequest:
 class Fault:
     """A scripted failure for one call.
 
-    kind: "status" (HTTP ``status`` with optional ``retry_after``), "timeout"
-    (sleep ``delay`` s before answering), "empty" (no choices), "truncated"
+    kind: "status" (HTTP ``status``, optional ``retry_after`` and ``headers``),
+    "timeout" (sleep ``delay`` s before answering), "empty" (no choices), "truncated"
     (cut JSON, finish_reason=length), "garbage" (unparseable text), "badjson"
     (a body that is not JSON), "drop" (close the connection).
     """
 
     kind: str
     status: int = 500
-    retry_after: float | None = None
+    #: a number of seconds, or the header's text as is (an HTTP date, "NaN")
+    retry_after: float | str | None = None
     delay: float = 0.0
     message: str = "scripted failure"
+    #: more response headers (e.g. ``{"retry-after-ms": "1500"}``)
+    headers: dict[str, str] | None = None
 
 
 Reply = dict[str, Any] | str | Fault
@@ -259,8 +262,10 @@ class ScriptedJudgeServer:
 
             def _fault(self, f: Fault, model: str) -> None:
                 if f.kind == "status":
-                    extra = {}
-                    if f.retry_after is not None:
+                    extra = dict(f.headers or {})
+                    if isinstance(f.retry_after, str):
+                        extra["Retry-After"] = f.retry_after
+                    elif f.retry_after is not None:
                         extra["Retry-After"] = f"{f.retry_after:g}"
                     self._send(f.status, {"error": {"message": f.message,
                                                     "type": "scripted"}}, extra)

@@ -109,7 +109,9 @@ def test_neutralise_defuses_lookalikes(text: str) -> None:
 
 
 def test_neutralise_keeps_ordinary_text() -> None:
-    text = "a < b and <b>bold</b>, <outputs>, x<-y"
+    # ("<outputs>" is defused since issue #10: "<", "/"? and a fence name, in
+    # any form, never reach the judge; see tests/test_trust_holes_io.py.)
+    text = "a < b and <b>bold</b>, <div>, x<-y"
     assert neutralise(text) == text
 
 
@@ -422,7 +424,7 @@ def test_neutralise_defuses_bare_and_disguised_fences(text: str) -> None:
 
 
 @pytest.mark.parametrize("text", [
-    '<input type="text" name="q">', "<outputs>", "<contextual>", "x <output is y",
+    "<div class='x'>", "<inp>", "<con text>", "x <out put is y",
     "emoji \U0001f468\u200d\U0001f469\u200d\U0001f467 and RTL \u200fabc\u200e",
     "\ufeffBOM first", "\u00abinput\u00bb", "a \u2039 b \u203a c", "[/output-x>",
 ])

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import textwrap
 
+from pytest_llmjudge.constants import REASONING_SHOWN
+from pytest_llmjudge.text import clip, scrub
 from pytest_llmjudge.verdict import Outcome, Verdict
 
 
@@ -26,17 +28,23 @@ def headline(v: Verdict) -> str:
 
 
 def format_verdict(v: Verdict) -> str:
-    """A verdict for a plain terminal: summary line first, then why."""
+    """A verdict for a plain terminal: summary line first, then why; long judge
+    text cut to ``REASONING_SHOWN`` characters, secrets scrubbed."""
+    return scrub(_format(v))
+
+
+def _format(v: Verdict) -> str:
     lines = [headline(v), f"  rubric: {v.rubric}"]
     if v.error:
-        lines.append(f"  judge error: {v.error}")
+        lines.append(f"  judge error: {clip(v.error, REASONING_SHOWN)}")
     for c in v.criteria:
         mark = {True: "pass", False: "FAIL", None: "????"}[c.passed]
         req = "" if c.required else " (optional)"
         lines.append(f"  [{mark}] {c.name}{req}: votes {c.pass_votes} pass / "
                      f"{c.fail_votes} fail, confidence {c.confidence:.2f}")
         if c.reasoning and c.passed is not True:
-            lines += textwrap.wrap(c.reasoning, 88, initial_indent="         judge: ",
+            lines += textwrap.wrap(clip(c.reasoning, REASONING_SHOWN), 88,
+                                   initial_indent="         judge: ",
                                    subsequent_indent="                ")
     if v.kind == "pairwise" and v.votes:
         winners = ", ".join(f"{x.order}: {x.winner}" for x in v.votes if x.winner)
@@ -48,9 +56,9 @@ def format_verdict(v: Verdict) -> str:
         failed = f"; failed: {', '.join(v.jury.failed)}" if v.jury.failed else ""
         lines.append(f"  jury: {members}; agreement {v.jury.agreement:.0%}{failed}")
     if v.flaky_reason:
-        lines.append(f"  flaky: {v.flaky_reason}")
+        lines.append(f"  flaky: {clip(v.flaky_reason, REASONING_SHOWN)}")
     for w in v.warnings:
-        lines.append(f"  note: {w}")
+        lines.append(f"  note: {clip(w, REASONING_SHOWN)}")
     src = "cache/records" if v.cached else f"{v.calls} call(s)"
     lines.append(f"  judge: {v.model or '-'}; {v.samples} presentation(s), {src}")
     if v.excerpt:

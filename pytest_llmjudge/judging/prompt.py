@@ -9,9 +9,11 @@ from the structured reply (see ``_parse``). Changing any text here must bump
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,33 +21,116 @@ from pytest_llmjudge.constants import FORMAT_CHAIN as FORMAT_CHAIN
 from pytest_llmjudge.rubric import AnyRubric, Criterion, Rubric, Scale
 
 FIELDS = ("input", "context", "reference", "output", "response_a", "response_b")
-# What a fence could be faked with: "<" and its look-alikes (and HTML escapes),
-# "/" and "-"/"_" and theirs, and invisible characters slipped in between. Any
-# match, with or without a nonce ("</output>", "<output-x>",
-# "\u3008/out\u200bput-x>"), is defused by writing "[" for its "<" ("[" is not
-# a look-alike), without its invisibles. Text that matches nothing is unchanged.
-_ZW = "\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff"
-_LT = "<\uff1c\ufe64\u3008\u2329\u27e8\u2039\u276c\u276e\u02c2\u1438"
-_GAP = f"[\\s{_ZW}]*"
-_SLASH = "/\uff0f\u2044\u2215"
-_DASH = "\\-_\u2010-\u2015\u2212\ufe63\uff0d\uff3f"
+# What a fence could be faked with. Judged text is read the way a judge reads
+# it: each character Unicode-normalised (NFKD: full-width, math-alphanumeric,
+# enclosed and superscript letters become ASCII), tag characters (U+E0020-
+# E007E) decoded to the ASCII they smuggle, invisible, bidi-control and
+# combining characters dropped, common homoglyphs (Cyrillic, Greek, small
+# capitals...) folded, case ignored. Wherever that reading shows "<", an
+# optional "/" and a fence name (spaces allowed between), the "<" (or its
+# look-alike, or its HTML escape) is written as "[": nothing else changes, so
+# "a < b", "<div>" and the rest of the text reach the judge as they were.
+_LT = ("<\uff1c\ufe64\u3008\u2329\u27e8\u2039\u276c\u276e\u02c2\u1438"
+       "\u226e\U000e003c")
+_LT_ENTITY = r"&(?:lt|#0*60|#x0*3c);?"
+_CANDIDATE = re.compile(f"[{_LT}]|{_LT_ENTITY}", re.IGNORECASE)
+_ENTITY = re.compile(_LT_ENTITY, re.IGNORECASE)
+_HOMOGLYPHS = {
+    "a": "\u0430\u0410\u03b1\u0391\u0251\u1d00\u13aa",
+    "b": "\u0412\u0432\u044c\u0392\u0299\u13f4",
+    "c": "\u0441\u0421\u03f2\u1d04\u13df\u2ca5",
+    "d": "\u0501\u1d05\u13a0",
+    "e": "\u0435\u0415\u0451\u04bd\u0395\u1d07\u13ac",
+    "f": "\ua730\u03dd",
+    "h": "\u04bb\u041d\u0397\u029c\u13bb\u0570",
+    "i": "\u0456\u0406\u0457\u03b9\u0399\u0131\u026a\u13a5",
+    "j": "\u0458\u0408\u03f3\u0237\u1d0a\u13ab",
+    "k": "\u043a\u041a\u03ba\u039a\u1d0b\u13e6",
+    "l": "\u04cf\u029f\u13de",
+    "m": "\u041c\u039c\u1d0d\u13b7",
+    "n": "\u043f\u039d\u03b7\u0578\u0274",
+    "o": "\u043e\u041e\u03bf\u039f\u0585\u1d0f",
+    "p": "\u0440\u0420\u03c1\u03a1\u1d18\u13e2",
+    "q": "\u051b",
+    "r": "\u0433\u0280\u13a1",
+    "s": "\u0455\u0405\ua731\u13da",
+    "t": "\u0442\u0422\u03c4\u03a4\u1d1b\u13a2",
+    "u": "\u03c5\u057d\u1d1c",
+    "v": "\u03bd\u1d20\u13d9",
+    "w": "\u0461\u1d21\u13b3",
+    "x": "\u0445\u0425\u03c7\u03a7",
+    "y": "\u0443\u0423\u03a5\u028f\u13a9",
+    "z": "\u0396\u1d22\u13c3",
+}
+_FOLD = {
+    **dict.fromkeys(_LT, "<"),
+    **dict.fromkeys("\u2044\u2215\u29f8\u2571\uff0f\u29f5\u2216\u29f9", "/"),
+    **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"
+                    "\uff3f\u2017", "_"),
+    # Cyrillic, Greek, Armenian, Cherokee, Latin small capitals... homoglyphs.
+    **{c: k for k, cs in _HOMOGLYPHS.items() for c in cs},
+    # Regional indicators, negative circled and negative squared letters.
+    **{chr(0x1F1E6 + i): chr(97 + i) for i in range(26)},
+    **{chr(0x1F150 + i): chr(97 + i) for i in range(26)},
+    **{chr(0x1F170 + i): chr(97 + i) for i in range(26)},
+}
+# Characters that read as nothing (beyond format and combining characters).
+_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f")
+_NAMES = "|".join(re.sub(r"_", r"[\\s_-]*", f) for f in sorted(FIELDS, key=len,
+                                                               reverse=True))
+_AFTER_LT = re.compile(rf"[\s/\\]*(?:{_NAMES})")
+#: ASCII characters that cannot follow a fence's "<" (they read as themselves).
+_NO_FENCE = frozenset(
+    chr(i) for i in range(33, 127)
+    if chr(i) not in "/\\&" + "".join(f[0] + f[0].upper() for f in FIELDS))
+_FIRST = frozenset(f[0] for f in FIELDS)
+#: Characters of reading, past any gap, that can still complete a fence name.
+_READ_AHEAD = max(len(f) for f in FIELDS) + 8
 
 
-def _letters(name: str) -> str:
-    """``name`` matched letter by letter, full-width forms and invisibles allowed."""
+@functools.lru_cache(maxsize=4096)
+def _read(ch: str) -> str:
+    """``ch`` as a judge reads it (see above): "", or one or a few characters."""
+    cp = ord(ch)
+    if 0xE0020 <= cp <= 0xE007E:  # a tag character: the ASCII it hides
+        return chr(cp - 0xE0000).lower()
+    if ch in _FOLD:
+        return _FOLD[ch]
     out = []
-    for ch in name:
-        wide = chr(ord(ch) - 0x21 + 0xFF01)  # the full-width form of ASCII
-        out.append(f"[{re.escape(ch)}{wide}]" if ch != "_" else f"[{_DASH}]")
-    return f"[{_ZW}]*".join(out)
+    for c in unicodedata.normalize("NFKD", ch).casefold():
+        if c in _BLANK or (unicodedata.category(c) in ("Mn", "Mc", "Me", "Cf", "Cc")
+                           and not c.isspace()):
+            continue
+        out.append(_FOLD.get(c, c))
+    return "".join(out)
 
 
-_LOOKALIKE = re.compile(
-    f"(?:[{_LT}]|&lt;|&#0*60;|&#x0*3c;){_GAP}(?:([{_SLASH}]){_GAP})?("
-    + "|".join(_letters(f) for f in FIELDS)
-    + f")({_GAP}(?:[{_DASH}>\uff1e\u3009\u232a\u27e9\u203a]|&gt;))",
-    re.IGNORECASE)
-_INVISIBLE = re.compile(f"[{_ZW}]")
+def _fence_after(text: str, start: int) -> bool:
+    """Does the reading of ``text`` from ``start`` (just past a "<") begin
+    with an optional "/" and a fence name?"""
+    if start < len(text) and text[start] in _NO_FENCE:
+        return False  # the common case ("a < b", "<div>"), decided at once
+    read: list[str] = []
+    seen = 0
+    for j in range(start, len(text)):
+        if _CANDIDATE.match(text, j):
+            break  # the next "<" is checked on its own
+        r = _read(text[j])
+        if not seen:
+            core = [c for c in r if not (c.isspace() or c in "/\\")]
+            if core and core[0] not in _FIRST:
+                return False  # past the gap, no fence name can start here
+        read.append(r)
+        seen += len(r.strip())
+        if seen > _READ_AHEAD:
+            break
+    return _AFTER_LT.match("".join(read)) is not None
+
+
+def reads_as_fence(text: str) -> bool:
+    """Would a judge read a fence (or a look-alike of one) somewhere in ``text``?"""
+    return any(_fence_after(text, m.end()) for m in _CANDIDATE.finditer(text))
+
 
 SYSTEM = (
     "You are a strict, impartial evaluator. You judge text against criteria and reply "
@@ -74,12 +159,17 @@ class Presentation:
 
 
 def neutralise(text: str) -> str:
-    """Defuse anything in data that looks like one of our fences."""
-    def defuse(m: re.Match[str]) -> str:
-        name = _INVISIBLE.sub("", m.group(2))
-        return f"[{'/' if m.group(1) else ''}{name}{_INVISIBLE.sub('', m.group(3))}"
-
-    return _LOOKALIKE.sub(defuse, text)
+    """Defuse anything in data that reads as one of our fences: its "<" (or
+    look-alike, or ``&lt;``) becomes "["; all else is left as it was."""
+    if "<" not in text and "&" not in text and text.isascii():
+        return text
+    out: list[str] = []
+    last = 0
+    for m in _CANDIDATE.finditer(text):
+        if _fence_after(text, m.end()):
+            out += [text[last:m.start()], "["]
+            last = m.end()
+    return "".join(out) + text[last:] if out else text
 
 
 def _fence(tag: str, text: str, nonce: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from pytest_llmjudge.exceptions import ConfigError
 from pytest_llmjudge.rubric import AnyRubric, Rubric, Scale, as_rubric, check_threshold
 from pytest_llmjudge.settings import Settings
+from pytest_llmjudge.text import clip
 from pytest_llmjudge.types import Kind, PairMode
 
 DEFAULT_COMPARISON = (
@@ -28,6 +29,48 @@ class JudgeInputError(ConfigError, TypeError):
     """A judged value has a type that cannot be judged."""
 
 
+#: How deep a dict/list output may nest (JSON encoders recurse per level).
+MAX_DEPTH = 100
+
+
+def _check_tree(value: object, what: str) -> None:
+    """Refuse what JSON would hide or choke on: bytes anywhere inside, a value
+    that contains itself, nesting deeper than ``MAX_DEPTH``. Iterative: a
+    10,000-deep list is an error message, not a ``RecursionError``."""
+    stack: list[tuple[object, int, str, tuple[int, ...]]] = [(value, 0, "", ())]
+    while stack:
+        v, depth, where, parents = stack.pop()
+        at = f" at {what}{clip(where, 80)}" if where else ""
+        if isinstance(v, (bytes, bytearray, memoryview)):
+            raise JudgeInputError(
+                f"{what} contains bytes{at}: decode them to text first (e.g. "
+                "data.decode('utf-8')); they would be judged as their repr")
+        if not isinstance(v, (dict, list, tuple)):
+            continue
+        if id(v) in parents:
+            raise JudgeInputError(
+                f"{what} contains itself{at} (a circular reference): it cannot "
+                "be shown to the judge as JSON")
+        if depth >= MAX_DEPTH:
+            raise JudgeInputError(
+                f"{what} is nested more than {MAX_DEPTH} levels deep{at}: judge "
+                "a flatter or shorter structure")
+        inner = (*parents, id(v))
+        items = v.items() if isinstance(v, dict) else enumerate(v)
+        for k, x in items:
+            if isinstance(k, (bytes, bytearray)):
+                raise JudgeInputError(f"{what} has a bytes key {k!r}{at}: use str "
+                                      "keys")
+            stack.append((x, depth + 1, f"{where}[{k!r}]", inner))
+
+
+def _json_default(value: object) -> object:
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):  # a pydantic model inside a dict
+        return dump(mode="json")
+    return str(value)  # datetime, Decimal, UUID, Path, Enum ...
+
+
 def as_text(value: object, what: str, *, optional: bool = True) -> str | None:
     """Text to judge: str as is, dicts/lists/pydantic models as JSON."""
     if value is None:
@@ -36,16 +79,18 @@ def as_text(value: object, what: str, *, optional: bool = True) -> str | None:
         raise JudgeInputError(f"{what} is None: pass the text (str) to judge")
     if isinstance(value, str):
         return value
-    if isinstance(value, (bytes, bytearray)):
+    if isinstance(value, (bytes, bytearray, memoryview)):
         raise JudgeInputError(
             f"{what} is bytes: decode it to text first, e.g. data.decode('utf-8')")
     dump = getattr(value, "model_dump_json", None)
     if callable(dump):
         return str(dump(indent=2))
     if isinstance(value, (dict, list, tuple, int, float, bool)):
+        _check_tree(value, what)
         try:
-            return json.dumps(value, indent=2, ensure_ascii=False, default=str)
-        except (TypeError, ValueError) as exc:
+            return json.dumps(value, indent=2, ensure_ascii=False,
+                              default=_json_default)
+        except (TypeError, ValueError, RecursionError) as exc:
             raise JudgeInputError(f"{what} cannot be shown as JSON: {exc}") from None
     raise JudgeInputError(
         f"{what} is a {type(value).__name__}: pass a str, a dict/list (judged as "

@@ -21,6 +21,7 @@ import pytest
 from pytest_llmjudge.constants import PROMPT_VERSION
 from pytest_llmjudge.exceptions import BaselineWarning
 from pytest_llmjudge.storage.atomic import write_json, write_text
+from pytest_llmjudge.text import scrub
 
 if TYPE_CHECKING:
     from pytest_llmjudge.reporting.state import RunState
@@ -181,7 +182,7 @@ def write_outputs(config: pytest.Config, settings: Settings, state: RunState,
         write_json(_path(config, settings.report), report_doc(state))
     if not state.records and not settings.markdown:
         return
-    md = markdown(state) if (settings.markdown or os.environ.get(
+    md = scrub(markdown(state)) if (settings.markdown or os.environ.get(
         "GITHUB_STEP_SUMMARY")) else ""
     if settings.markdown:
         write_text(_path(config, settings.markdown), md)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_llmjudge.text import scrub
 from pytest_llmjudge.verdict import Outcome
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ class JudgeReport:
         d = self.data()
         tr.write_sep("-", "llmjudge summary")
         if self.verbosity < 0:
-            tr.write_line(f"{self.headline(d)}; {self.usage_line(d)}")
+            tr.write_line(scrub(f"{self.headline(d)}; {self.usage_line(d)}"))
             if self.state.gate:
                 tr.write_line(self.state.gate, red=True, bold=True)
             return
@@ -106,7 +107,7 @@ class JudgeReport:
                           highlight=False, soft_wrap=True,
                           markup=False)  # node ids like test_x[a] are not markup
         self.render(console, d)
-        for line in buf.getvalue().rstrip("\n").split("\n"):
+        for line in scrub(buf.getvalue()).rstrip("\n").split("\n"):
             tr.write_line(line.rstrip())
 
     def render(self, console: Any, d: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ from types import ModuleType
 from typing import Any
 
 from pytest_llmjudge.exceptions import ConfigError, JudgeCallError
+from pytest_llmjudge.text import scrub
 
 _BACKOFF_BASE = 0.5
 _BACKOFF_CAP = 20.0
@@ -156,9 +157,11 @@ def _http_date(value: Any) -> float | None:
     return when.timestamp() - time.time()
 
 
-def _retry_after(exc: BaseException) -> float | None:
-    """The wait a reply asked for: ``retry-after-ms``, else ``Retry-After`` given
-    as seconds or as an HTTP date; capped, never negative."""
+def _retry_hint(exc: BaseException) -> tuple[float | None, str]:
+    """(the wait a reply asked for, uncapped and never negative; the header as
+    quoted): ``retry-after-ms``, else ``Retry-After`` given as seconds or as an
+    HTTP date. A value that is no number and no date (``NaN``, ``inf``,
+    ``soon``) is no hint: (None, "")."""
     headers: Any = None
     for attr in ("litellm_response_headers", "headers"):
         headers = getattr(exc, attr, None)
@@ -168,21 +171,37 @@ def _retry_after(exc: BaseException) -> float | None:
         resp = getattr(exc, "response", None)
         headers = getattr(resp, "headers", None)
     if not headers:
-        return None
-    seconds = None
+        return None, ""
     ms = _header(headers, "retry-after-ms")
     if ms is not None:
         seconds = _seconds(ms, 0.001)
+        if seconds is not None:
+            return max(seconds, 0.0), f"retry-after-ms: {str(ms).strip()[:80]}"
+    value = _header(headers, "retry-after")
+    if value is None:
+        return None, ""
+    seconds = _seconds(value)
     if seconds is None:
-        value = _header(headers, "retry-after")
-        if value is None:
-            return None
-        seconds = _seconds(value)
-        if seconds is None:
-            seconds = _http_date(value)
+        seconds = _http_date(value)
     if seconds is None:
-        return None
-    return min(max(seconds, 0.0), _RETRY_AFTER_CAP)
+        return None, ""
+    return max(seconds, 0.0), f"Retry-After: {str(value).strip()[:80]}"
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    """The wait a reply asked for, capped at ``_RETRY_AFTER_CAP``."""
+    seconds, _ = _retry_hint(exc)
+    return None if seconds is None else min(seconds, _RETRY_AFTER_CAP)
+
+
+def _secs(seconds: float) -> str:
+    return f"{seconds:,.1f} s" if seconds < 1e7 else f"{seconds:.3g} s"
+
+
+def _wait_limit(timeout: float) -> float:
+    """The longest ``Retry-After`` a call honours: its own timeout, at most
+    ``_RETRY_AFTER_CAP``."""
+    return max(0.0, min(timeout, _RETRY_AFTER_CAP))
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -372,7 +391,16 @@ async def complete(
             if not retryable:
                 raise JudgeCallError(f"judge call failed: {cause}: {detail}",
                                      cause=cause, retries=attempt) from None
-            last = _Retryable(cause, detail, _retry_after(exc))
+            wait, quoted = _retry_hint(exc)
+            if wait is not None and wait > _wait_limit(timeout):
+                # Waiting would outlast the call's own timeout: fail now and
+                # say why, rather than sleep through the run or retry early.
+                raise JudgeCallError(
+                    f"judge call failed: {cause}: the judge asked to wait "
+                    f"{_secs(wait)} ({redact(quoted, api_key)}), longer than the "
+                    f"call's timeout allows ({_wait_limit(timeout):g} s); not "
+                    f"retried: {detail}", cause=cause, retries=attempt) from None
+            last = _Retryable(cause, detail, wait)
         if attempt < retries:
             await asyncio.sleep(_delay(attempt, last.retry_after))
     assert last is not None
@@ -390,46 +418,9 @@ def _delay(attempt: int, retry_after: float | None) -> float:
     return min(_BACKOFF_CAP, _BACKOFF_BASE * 2.0**attempt) * random.uniform(0.5, 1.0)
 
 
-#: Environment variables whose values are secrets (checked on the upper-cased name).
-_SECRET_VAR = re.compile(r"(?:_API_KEY|_TOKEN|_KEY)$|SECRET|PASSWORD|^API_KEY$|^TOKEN$")
-_SECRET_MIN = 8
-#: Secret-shaped text, whatever variable (if any) it came from.
-_SECRET_TEXT = [
-    (re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]{4,}", re.IGNORECASE), "Bearer ***"),
-    (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), "***"),
-    (re.compile(r"\bAIza[0-9A-Za-z_-]{20,}"), "***"),
-    (re.compile(r"([?&](?:api[_-]?)?key=)[^&\s'\"]+", re.IGNORECASE), r"\1***"),
-    (re.compile(r"((?:x-)?api[_-]?key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]{8,}",
-                re.IGNORECASE), r"\1***"),
-]
-
-
-def _env_secrets() -> set[str]:
-    """Values of secret-named environment variables.
-
-    Read at each use (only errors are redacted, so it is cheap): a key set by
-    a fixture or a ``conftest.py`` after start-up is covered too.
-    """
-    out: set[str] = set()
-    for k, v in os.environ.items():
-        if _SECRET_VAR.search(k.upper()) and len(v.strip()) >= _SECRET_MIN:
-            out.add(v.strip())
-            out.add(" ".join(v.split()))  # as quoted in a one-line reason
-    return out
-
-
 def redact(text: str, secret: str | None = None) -> str:
-    """``text`` without the judge key, any secret-named environment variable's
-    value, or anything shaped like a key or a bearer token."""
-    secrets = _env_secrets()
-    if secret and len(secret.strip()) >= 4:
-        secrets.add(secret.strip())
-    for value in sorted(secrets, key=len, reverse=True):  # a longer one first
-        if value in text:
-            text = text.replace(value, "***")
-    for pattern, repl in _SECRET_TEXT:
-        text = pattern.sub(repl, text)
-    return text
+    """``text`` without the judge key or any other secret (see ``text.scrub``)."""
+    return scrub(text, secret)
 
 
 def _short(exc: BaseException, secret: str | None = None) -> str:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmjudge.constants import DEFAULT_CACHE_DIR, FORMAT_CHAIN
+from pytest_llmjudge.constants import DEFAULT_CACHE_DIR, FORMAT_CHAIN, REASONING_KEPT
 from pytest_llmjudge.exceptions import (
     BudgetExceededError,
     SelfPreferenceWarning,
@@ -26,6 +26,7 @@ from pytest_llmjudge.runtime.loop import JudgeLoop
 from pytest_llmjudge.settings import Settings
 from pytest_llmjudge.storage.cache import ReplyCache
 from pytest_llmjudge.storage.records import ReplyStore
+from pytest_llmjudge.text import add_secret, clip_strings, scrub_json
 from pytest_llmjudge.types import NodeInfo
 from pytest_llmjudge.verdict import Outcome, Verdict
 
@@ -81,6 +82,7 @@ class JudgeSession:
     def __init__(self, settings: Settings, rootdir: Path, *, run_id: str = "",
                  started: float | None = None):
         self.settings = settings
+        add_secret(settings.api_key)  # scrubbed wherever it might be written
         self.rootdir = rootdir
         self.run_id = run_id or f"{time.time():.6f}"
         cache_dir = Path(settings.cache_dir) if settings.cache_dir else Path(
@@ -284,7 +286,10 @@ class JudgeSession:
         return verdict
 
     def record(self, verdict: Verdict, node: NodeInfo | None) -> dict[str, Any]:
-        rec = verdict.model_dump(mode="json")
+        # Where every report, summary and JUnit property comes from: secrets
+        # scrubbed, and a judge's long text bounded, once, here.
+        rec: dict[str, Any] = clip_strings(
+            scrub_json(verdict.model_dump(mode="json")), REASONING_KEPT)
         rec["nodeid"] = node.nodeid if node else ""
         # The order of verdicts within a test lines them up with a baseline's.
         rec["seq"] = self._seq[rec["nodeid"]] = self._seq.get(rec["nodeid"], -1) + 1

@@ -10,9 +10,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from pytest_llmjudge.text import scrub, scrub_json
+
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Replace ``path`` with ``text`` atomically (the old file stays until then)."""
+    """Replace ``path`` with ``text`` atomically (the old file stays until then);
+    secrets are scrubbed out first (``text.scrub``)."""
+    _write(path, scrub(text))
+
+
+def _write(path: str | os.PathLike[str], text: str) -> None:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
@@ -27,6 +34,7 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
 
 def write_json(path: str | os.PathLike[str], doc: Any, *, sort_keys: bool = True
                ) -> None:
-    """``doc`` as indented UTF-8 JSON, written atomically."""
-    write_text(path, json.dumps(doc, indent=2, sort_keys=sort_keys,
-                                ensure_ascii=False) + "\n")
+    """``doc`` as indented UTF-8 JSON, written atomically; every string in it
+    scrubbed of secrets first (so the JSON stays valid)."""
+    _write(path, json.dumps(scrub_json(doc), indent=2, sort_keys=sort_keys,
+                            ensure_ascii=False) + "\n")

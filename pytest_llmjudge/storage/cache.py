@@ -23,6 +23,7 @@ from diskcache.core import MODE_BINARY, MODE_PICKLE, MODE_RAW, MODE_TEXT
 
 from pytest_llmjudge.constants import PROMPT_VERSION
 from pytest_llmjudge.exceptions import CacheWarning
+from pytest_llmjudge.text import scrub_json
 
 _README = (
     "# pytest-llmjudge cache\n\nJudge replies cached by pytest-llmjudge (JSON only).\n"
@@ -51,7 +52,8 @@ class JSONOnlyDisk(diskcache.Disk):
     def store(self, value: Any, read: bool, key: Any = diskcache.UNKNOWN) -> Any:
         if read:
             raise TypeError("llmjudge cache stores JSON text only")
-        text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+        # Every row passes here (set, set_many, add): no secret is stored.
+        text = json.dumps(scrub_json(value), sort_keys=True, ensure_ascii=False)
         return super().store(text, read, key=key)
 
     def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
