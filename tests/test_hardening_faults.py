@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from pytest_llmjudge.runtime.client import _delay, classify
+from pytest_llmjudge.runtime.faults import backoff as _delay, classify
 from pytest_llmjudge.testing import (
     Fault,
     JudgeRequest,
@@ -268,7 +268,7 @@ def test_retry_after_seconds_date_and_ms() -> None:
 
     import httpx
 
-    from pytest_llmjudge.runtime.client import _retry_after
+    from pytest_llmjudge.runtime.faults import retry_after as _retry_after
 
     def date(offset: float) -> str:
         return email.utils.formatdate(_time.time() + offset, usegmt=True)

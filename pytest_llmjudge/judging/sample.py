@@ -36,12 +36,12 @@ from pytest_llmjudge.judging.prompt import (
 from pytest_llmjudge.judging.task import Task
 from pytest_llmjudge.rubric import Rubric, Scale
 from pytest_llmjudge.runtime.client import (
-    FORMAT_REFUSED,
     Reply,
     check_model,
     complete,
     redact,
 )
+from pytest_llmjudge.runtime.faults import FORMAT_REFUSED
 from pytest_llmjudge.types import Kind, NodeInfo
 from pytest_llmjudge.verdict import Vote
 
