@@ -114,7 +114,7 @@ def test_provider_faults(pytester: pytest.Pytester, judge_server: ScriptedJudgeS
     policy = FaultsByOutput(faults)
     judge_server.policy = policy
     pytester.makepyfile(_tests(_closed_port()))
-    result = pytester.runpytest_subprocess(*judge_args, "-p", "no:randomly",
+    result = pytester.runpytest(*judge_args, "-p", "no:randomly",
                                            "--llmjudge-retries=1",
                                            "--llmjudge-timeout=1")
     errors = [n for n, (_, o, _) in CASES.items() if o == "error"]
@@ -211,7 +211,7 @@ def test_missing_api_key_is_not_retried(
         if var.endswith("_API_KEY") or var.startswith("OPENAI_"):
             monkeypatch.delenv(var)
     pytester.makepyfile(test_nokey=NO_KEY_TESTS)
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-retries=3")
+    result = pytester.runpytest(*judge_args, "--llmjudge-retries=3")
     result.assert_outcomes(errors=1)
     sec = _section(result.stdout.str(), "test_no_key")
     assert "judged: JUDGE ERROR" in sec
