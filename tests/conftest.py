@@ -143,7 +143,17 @@ def _plugin_preloaded() -> None:
         for info in pkgutil.walk_packages(pytest_llmjudge.__path__,
                                           f"{pytest_llmjudge.__name__}."):
             importlib.import_module(info.name)
-        importlib.import_module("pytest_llmjudge._client").litellm()
+        litellm = importlib.import_module("pytest_llmjudge._client").litellm()
+        # litellm's import adds a warnings filter for a pydantic notice
+        # ("`ReadOnly` qualifier") that its response models give when first
+        # built. pytest drops the filter with this fixture's warnings context,
+        # so build them now, under litellm's own filter: otherwise the first
+        # judge call of an in-process run with filterwarnings = error fails on
+        # it. (A pytest subprocess imports litellm, and so keeps the filter,
+        # in the test that makes its first call.)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*`ReadOnly` qualifier.*")
+            litellm.ModelResponse()
     finally:
         os.environ.clear()
         os.environ.update(saved)
