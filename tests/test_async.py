@@ -185,7 +185,7 @@ def test_cancelled_acheck_releases_the_concurrency_slot(
                      "filterwarnings = error\n")
     pytester.makepyfile(CANCEL)
     result = pytester.runpytest(*judge_args, "--llmjudge-concurrency=1",
-                                           "-q", timeout=120)
+                                "-q", timeout=120)
     result.assert_outcomes(passed=1)
     outputs = Counter(r.output for r in judge_server.requests)
     # The cancelled judgment's first presentation reached the server; its second

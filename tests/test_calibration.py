@@ -139,8 +139,8 @@ def test_calibrate_report_then_refuse_below_min_kappa(
         judge_args: list[str], labelled: Path) -> None:
     judge_server.policy = _policy()
     result = pytester.runpytest(*judge_args,
-                                           "--llmjudge-calibrate=labels.jsonl",
-                                           "--llmjudge-min-kappa=0.7")
+                                "--llmjudge-calibrate=labels.jsonl",
+                                "--llmjudge-min-kappa=0.7")
     # The apology rubric's kappa (0.6) is below 0.7: its test errors without a
     # judge call; so does the rubric nobody labelled (not calibrated); only the
     # date rubric (kappa 1.0) judges.
@@ -204,7 +204,7 @@ def test_calibrate_report_then_refuse_below_min_kappa(
     # judge is trusted for both labelled rubrics; the unlabelled one still errors.
     calls = judge_server.calls
     result = pytester.runpytest(*judge_args, "--llmjudge-min-kappa=0.5",
-                                           "--llmjudge-report=report.json")
+                                "--llmjudge-report=report.json")
     result.assert_outcomes(passed=2, errors=1)
     assert judge_server.calls == calls + 2  # only test_apology was new
     result.stdout.fnmatch_lines([
@@ -297,8 +297,8 @@ def test_calibrate_under_xdist(pytester: pytest.Pytester,
     # workers read the stored result.
     judge_server.policy = _policy()
     result = pytester.runpytest(*judge_args, "-n", "2",
-                                           "--llmjudge-calibrate=labels.jsonl",
-                                           "--llmjudge-min-kappa=0.7")
+                                "--llmjudge-calibrate=labels.jsonl",
+                                "--llmjudge-min-kappa=0.7")
     result.assert_outcomes(passed=1, errors=2)
     assert _row(result, "overall") == by_hand(APOLOGY_ROWS + DATE_ROWS) | {"trust": ""}
     result.stdout.fnmatch_lines(["*JUDGE ERROR*test_apology*"])
@@ -331,7 +331,7 @@ def test_replay_only_calibration_is_what_min_kappa_checks(
     # Record the tests' and the labels' judge replies once, with the judge...
     judge_server.policy = _policy()
     result = pytester.runpytest(*judge_args, "--llmjudge-record-mode=all",
-                                           "--llmjudge-calibrate=labels.jsonl")
+                                "--llmjudge-calibrate=labels.jsonl")
     result.assert_outcomes(passed=3)
     calls = judge_server.calls
     # ...then replay them as a fresh clone does: no model, no key, a new cache.
@@ -468,7 +468,7 @@ def test_confidence_threshold_from_labels(pytester: pytest.Pytester,
     pytester.path.joinpath("labels.jsonl").write_text(
         "\n".join(json.dumps(r) for r in rows))
     result = pytester.runpytest(*judge_args, "--collect-only", "-q",
-                                           "--llmjudge-calibrate=labels.jsonl")
+                                "--llmjudge-calibrate=labels.jsonl")
     assert result.ret == 5  # no tests: only the calibration ran
     text = result.stdout.str()
     # Unsure votes still reach min_confidence 0.9 (two agreeing presentations):
@@ -615,7 +615,7 @@ def test_a_bad_labels_file_is_a_usage_error(pytester: pytest.Pytester,
     (pytester.path / "labels.jsonl").write_text(
         GOOD + '\n{"id": "x", "output": "hi", "rubric": "Polite", "lable": "pass"}\n')
     result = pytester.runpytest(*judge_args,
-                                           "--llmjudge-calibrate=labels.jsonl")
+                                "--llmjudge-calibrate=labels.jsonl")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: pytest-llmjudge: --llmjudge-calibrate: "
                                  "labels.jsonl:2: unknown key 'lable' (did you mean "

@@ -267,7 +267,7 @@ def test_rpm_also_paces_retries_and_the_plain_text_fallback(
                      "asyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(test_retry=RETRY_SUITE)
     result = pytester.runpytest(*judge_args, "-q", "--llmjudge-rpm=120",
-                                           timeout=180)
+                                timeout=180)
     result.assert_outcomes(passed=3)
     # Two presentations, one retried at once after its 503: without pacing the
     # retry lands right after the refusal; paced, it waits for a third turn.

@@ -226,7 +226,7 @@ def test_one_cache_shared_by_workers(pytester: pytest.Pytester,
     outcomes = []
     for run in (1, 2):
         result = pytester.runpytest(*judge_args, *plugin_args,
-                                               f"--llmjudge-report=run{run}.json")
+                                    f"--llmjudge-report=run{run}.json")
         result.assert_outcomes(passed=4, failed=2)
         if plugin_args:
             result.stdout.fnmatch_lines(["created: 2/2 workers"])
@@ -572,7 +572,7 @@ def test_rubric_forms_verdict_fields_and_fixture(pytester: pytest.Pytester,
     pytester.makepyfile(test_forms=FORMS)
     # -W: an async test that did not really run would warn; make that an error.
     result = pytester.runpytest(*judge_args,
-                                           "-W", "error::pytest.PytestWarning")
+                                "-W", "error::pytest.PytestWarning")
     result.assert_outcomes(passed=8)
     # 14 distinct judgments, two presentations each; the five repeats (same
     # output and rubric: again, strict, two assert_judged, the str path) were

@@ -74,7 +74,7 @@ def test_partly_fooled_judge_is_named(pytester: pytest.Pytester,
     judge_server.policy = PartlyFooled()
     pytester.makepyfile(USER_TEST)
     result = pytester.runpytest(*judge_args, "--llmjudge-canary", "-n", "2",
-                                           "--llmjudge-retries=0")
+                                "--llmjudge-retries=0")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(passed=len(CASES) - 1, failed=1, errors=1)
     result.stdout.fnmatch_lines([
@@ -98,7 +98,7 @@ def test_sound_judge_passes_the_canary(pytester: pytest.Pytester,
     judge_server.policy = ScriptedJudge(rules={"paris": _names_paris})
     pytester.makepyfile(USER_TEST)
     result = pytester.runpytest(*judge_args, "--llmjudge-canary",
-                                           "-k", "llmjudge_canary")
+                                "-k", "llmjudge_canary")
     assert result.ret == pytest.ExitCode.OK
     result.assert_outcomes(passed=len(CASES), deselected=1)
     result.stdout.fnmatch_lines([

@@ -102,7 +102,7 @@ def test_no_secret_on_disk_private_cache_and_corruption(
         p.write_bytes(os.urandom(4096))
     calls = judge_server.calls
     result = pytester.runpytest(*args, "--llmjudge-record-mode=new_episodes",
-                                           "-W", "default")
+                                "-W", "default")
     result.assert_outcomes(passed=2, errors=1)  # the same verdicts, no crash
     result.stdout.fnmatch_lines([
         "*CacheWarning: llmjudge cache at * is unreadable (file is not a database); "

@@ -115,8 +115,8 @@ def test_provider_faults(pytester: pytest.Pytester, judge_server: ScriptedJudgeS
     judge_server.policy = policy
     pytester.makepyfile(_tests(_closed_port()))
     result = pytester.runpytest(*judge_args, "-p", "no:randomly",
-                                           "--llmjudge-retries=1",
-                                           "--llmjudge-timeout=1")
+                                "--llmjudge-retries=1",
+                                "--llmjudge-timeout=1")
     errors = [n for n, (_, o, _) in CASES.items() if o == "error"]
     result.assert_outcomes(passed=len(CASES) - len(errors) + 1,
                            errors=len(errors) + 2)

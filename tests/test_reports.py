@@ -206,8 +206,8 @@ def test_warm_{i}(judge):
     pytester.runpytest(*judge_args).assert_outcomes(passed=8)
     pytester.makepyfile(test_simple=SIMPLE)
     pytester.runpytest(*judge_args, "test_simple.py",
-                                  "--llmjudge-record-mode=all",
-                                  "--llmjudge-report=recorded.json")
+                       "--llmjudge-record-mode=all",
+                       "--llmjudge-report=recorded.json")
     recorded = _report(pytester.path / "recorded.json")
     replayed_run = pytester.runpytest(
         "-p", "no:cacheprovider", "test_simple.py", "--llmjudge-record-mode=none",
@@ -219,8 +219,8 @@ def test_warm_{i}(judge):
                     for r in replayed["verdicts"]]
     # ... and they are not what the prior alone would give: the statistics mattered.
     cold = pytester.runpytest(*judge_args, "test_simple.py",
-                                         "--llmjudge-cache-dir=cold",
-                                         "--llmjudge-report=cold.json")
+                              "--llmjudge-cache-dir=cold",
+                              "--llmjudge-report=cold.json")
     cold.assert_outcomes(passed=2)
     cold_conf = [r["confidence"] for r in _report(pytester.path / "cold.json")["verdicts"]]
     assert cold_conf != [c for _, _, c in pick]
@@ -242,7 +242,7 @@ def test_baseline_flags_regressions_and_keeps_doubt_apart(
     pytester.makepyfile(test_gate=GATED.format(a="Sorry!", b="Sorry too.",
                                                b_rubric="Apologises to the customer"))
     pytester.runpytest(*judge_args, "--llmjudge-report=base.json"
-                                  ).assert_outcomes(passed=2)
+                       ).assert_outcomes(passed=2)
     # test_a regresses (its output lost the apology); on test_b's new output the
     # judge follows the presentation order: doubt, not a regression.
     pytester.makepyfile(test_gate=GATED.format(a="No.", b="Sorry WOBBLY.",
@@ -270,7 +270,7 @@ def test_baseline_flags_regressions_and_keeps_doubt_apart(
     assert result.ret == pytest.ExitCode.OK
     # A gate that cannot compare fails, and says why.
     result = pytester.runpytest(*judge_args, "--llmjudge-baseline=nope.json",
-                                           "--llmjudge-fail-on-regression")
+                                "--llmjudge-fail-on-regression")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*the baseline nope.json is unusable*the run fails*"])
 
@@ -283,7 +283,7 @@ def test_call_budget_stops_new_calls(pytester: pytest.Pytester,
 def test_{i}():
     __import__("pytest_llmjudge").assert_judged("Sorry {i}", "Apologises")''' for i in range(4)))
     result = pytester.runpytest(*judge_args, *plugin_args,
-                                           "--llmjudge-max-calls=3", "--llmjudge-max-samples=2")
+                                "--llmjudge-max-calls=3", "--llmjudge-max-samples=2")
     assert judge_server.calls == 3
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) == 1 and outcomes.get("errors", 0) == 3
@@ -311,8 +311,8 @@ def test_junit_properties_and_step_summary(
     step = pytester.path / "step_summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
     result = pytester.runpytest(*judge_args, *plugin_args,
-                                           "--junitxml=junit.xml",
-                                           "--llmjudge-markdown=summary.md")
+                                "--junitxml=junit.xml",
+                                "--llmjudge-markdown=summary.md")
     result.assert_outcomes(passed=2)
     xml = (pytester.path / "junit.xml").read_text(encoding="utf-8")
     props = re.findall(r'<testcase [^>]*name="(\w+)"[^>]*>\s*<properties>(.*?)</properties>',
@@ -359,14 +359,14 @@ def test_rerecording_all_drops_replies_no_longer_asked_for(
     judge_server.policy = _sorry()
     pytester.makepyfile(test_simple=SIMPLE)
     pytester.runpytest(*judge_args, "--llmjudge-record-mode=all"
-                                  ).assert_outcomes(passed=2)
+                       ).assert_outcomes(passed=2)
     records = pytester.path / "llmjudge_records" / "test_simple.json"
     before = _report(records)["entries"]
     assert len(before) == 4
     # test_sorry's output changes; test_rude is not run this time (-k).
     pytester.makepyfile(test_simple=SIMPLE.replace("Sorry! A refund", "Sorry! Refund"))
     pytester.runpytest(*judge_args, "--llmjudge-record-mode=all",
-                                  "-k", "sorry").assert_outcomes(passed=1, deselected=1)
+                       "-k", "sorry").assert_outcomes(passed=1, deselected=1)
     after = _report(records)["entries"]
     by_test = {t: {k for k, e in after.items() if e["test"] == t}
                for t in {e["test"] for e in after.values()}}

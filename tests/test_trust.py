@@ -44,7 +44,7 @@ def test_order_following_judge_is_inconclusive_and_flaky(
     judge_server.policy = ScriptedJudge(position_bias="first")
     pytester.makepyfile(BIASED)
     result = pytester.runpytest(*judge_args, *plugin_args,
-                                           "--llmjudge-report=report.json")
+                                "--llmjudge-report=report.json")
     # Inconclusive fails the test by default; it is never a pass.
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(["*judged: INCONCLUSIVE*", "*flaky: position bias*"])
@@ -77,7 +77,7 @@ def _stream(pytester: pytest.Pytester, judge_args: list[str], name: str
     # The reply cache is off so that every run asks the judge; the pooled
     # agreement statistics still persist beside it, in .llmjudge_cache.
     result = pytester.runpytest(*judge_args, "--llmjudge-cache=off",
-                                           f"--llmjudge-report={name}")
+                                f"--llmjudge-report={name}")
     result.assert_outcomes(passed=60)
     recs = _verdicts(pytester.path / name)
     assert len(recs) == 60
@@ -142,7 +142,7 @@ def test_verdict_that_changed_since_last_run_is_flaky(
     # says so.
     judge_server.policy = ScriptedJudge(rules={"capital": lambda o: False})
     result = pytester.runpytest(*judge_args, "--llmjudge-cache=off",
-                                           "--llmjudge-report=flip.json")
+                                "--llmjudge-report=flip.json")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*judged: FAIL*flaky*",
@@ -153,7 +153,7 @@ def test_verdict_that_changed_since_last_run_is_flaky(
 
     # A stable verdict is not flagged again: the history now holds the fail.
     result = pytester.runpytest(*judge_args, "--llmjudge-cache=off",
-                                           "--llmjudge-report=again.json")
+                                "--llmjudge-report=again.json")
     result.assert_outcomes(failed=1)
     (rec,) = _verdicts(pytester.path / "again.json")
     assert not rec["flaky"]

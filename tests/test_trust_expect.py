@@ -61,7 +61,7 @@ def test_soft_checks_report_together(pytester: pytest.Pytester,
     judge_server.policy = ScriptedJudge(rules=RULES, prefer=_quality)
     pytester.makepyfile(SOFT)
     result = pytester.runpytest(*judge_args, "-v",
-                                           "--llmjudge-report=r.json")
+                                "--llmjudge-report=r.json")
     result.assert_outcomes(passed=3, failed=3, xfailed=1)
     out = result.stdout.str()
     result.stdout.fnmatch_lines([

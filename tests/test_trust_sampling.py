@@ -40,8 +40,8 @@ def test_inconclusive_setting_decides_the_test_but_never_the_report(
     judge_server.policy = ScriptedJudge(position_bias="first")
     pytester.makepyfile(ONE)
     result = pytester.runpytest(*judge_args, "-v", "-rA",
-                                           f"--llmjudge-inconclusive={mode}",
-                                           "--llmjudge-report=r.json")
+                                f"--llmjudge-inconclusive={mode}",
+                                "--llmjudge-report=r.json")
     result.assert_outcomes(**outcomes)
     result.stdout.fnmatch_lines([line])
     if mode == "warn":
@@ -59,7 +59,7 @@ def test_raising_max_samples_pays_only_for_new_samples(
     pytester.runpytest(*judge_args, "--llmjudge-max-samples=4")
     assert judge_server.calls == 4
     pytester.runpytest(*judge_args, "--llmjudge-max-samples=8",
-                                  "--llmjudge-report=r.json")
+                       "--llmjudge-report=r.json")
     assert judge_server.calls == 8  # samples 0-3 came from the cache
     (rec,) = _verdicts(pytester.path / "r.json")
     assert len(rec["votes"]) == 8 and rec["calls"] == 4 and rec["cache_hits"] == 4
@@ -100,7 +100,7 @@ def test_verdict_token_logprobs_weigh_the_votes(
     judge_server.policy = ScriptedJudge(verdict_logprob=logprob)
     pytester.makepyfile(LOGPROB)
     result = pytester.runpytest(*judge_args, "-s",
-                                           "--llmjudge-min-confidence=0.5")
+                                "--llmjudge-min-confidence=0.5")
     result.assert_outcomes(passed=1)
     assert judge_server.calls == 2
     assert all(r.body.get("logprobs") for r in judge_server.requests)
