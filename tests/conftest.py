@@ -36,7 +36,7 @@ SECRET_KEY = "sk-llmjudge-test-SECRET-9f8e7d"
 #: and the workers of in-process ``-n N`` runs. Each pays a litellm import
 #: (~3 s of CPU). Raise it only for a test whose point is a separate process,
 #: and say why in its ``@pytest.mark.subprocess(...)``.
-SUBPROCESS_BUDGET = 60
+SUBPROCESS_BUDGET = 35
 
 MARKER = "subprocess"
 
