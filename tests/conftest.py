@@ -36,7 +36,7 @@ SECRET_KEY = "sk-llmjudge-test-SECRET-9f8e7d"
 #: and the workers of in-process ``-n N`` runs. Each pays a litellm import
 #: (~3 s of CPU). Raise it only for a test whose point is a separate process,
 #: and say why in its ``@pytest.mark.subprocess(...)``.
-SUBPROCESS_BUDGET = 35
+SUBPROCESS_BUDGET = 36
 
 MARKER = "subprocess"
 
@@ -224,34 +224,44 @@ def _counting_inline_run(self: pytest.Pytester, *args: Any, **kwargs: Any) -> An
     return _originals["inline_run"](self, *args, **kwargs)
 
 
-#: pytest-asyncio's notice for a folder without asyncio_default_fixture_loop_scope,
-#: which every in-process run in a pytester folder without an ini gives.
-_LOOP_SCOPE_NOTICE = '"asyncio_default_fixture_loop_scope" is unset'
+#: The warning filters of a fresh Python process (``python -c "import warnings;
+#: print(warnings.filters)"``), as a pytest subprocess starts with.
+_FRESH_FILTERS = (("default", DeprecationWarning, "__main__"),
+                  ("ignore", DeprecationWarning, ""),
+                  ("ignore", PendingDeprecationWarning, ""),
+                  ("ignore", ImportWarning, ""),
+                  ("ignore", ResourceWarning, ""))
+
+
+def _to_stderr(message: Any, category: Any, filename: str, lineno: int,
+               file: Any = None, line: str | None = None) -> None:
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def _runpytest_inprocess(self: pytest.Pytester, *args: Any, **kwargs: Any) -> Any:
-    """``runpytest_inprocess``, also taking ``timeout=`` as the subprocess form does.
+    """``runpytest_inprocess`` with a subprocess's view of warnings, and
+    ``timeout=`` as the subprocess form takes it.
 
-    A run that hangs past the timeout ends this test process with every
-    thread's traceback instead of hanging the suite. Warnings the inner run
-    lets through unrecorded (pytest records those of its tests; these come
-    from its configuration) are warned again here, under this process's
-    filters, except pytest-asyncio's notice about a missing ini option.
+    The run starts from a fresh process's warning filters, not this suite's
+    (``filterwarnings = error`` would otherwise reach its tests and its
+    session hooks), and warnings it does not record itself go to its stderr,
+    where a subprocess would print them. A run that hangs past ``timeout``
+    ends this test process with every thread's traceback instead of hanging
+    the suite.
     """
     timeout = kwargs.pop("timeout", None)
     if timeout is not None:
         faulthandler.dump_traceback_later(timeout, exit=True, file=sys.__stderr__)
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            result = _originals["runpytest_inprocess"](self, *args, **kwargs)
+        with warnings.catch_warnings():
+            warnings.resetwarnings()
+            for action, category, module in reversed(_FRESH_FILTERS):
+                warnings.filterwarnings(action, category=category, module=module)
+            warnings.showwarning = _to_stderr
+            return _originals["runpytest_inprocess"](self, *args, **kwargs)
     finally:
         if timeout is not None:
             faulthandler.cancel_dump_traceback_later()
-    for w in caught:
-        if _LOOP_SCOPE_NOTICE not in str(w.message):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno,
-                                   source=w.source)
-    return result
 
 
 def pytest_configure(config: pytest.Config) -> None:

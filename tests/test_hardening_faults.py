@@ -106,6 +106,9 @@ def _closed_port() -> int:
     return int(port)
 
 
+@pytest.mark.subprocess("a 1 s judge timeout: in-process, the scripted server's "
+                        "threads share the run's GIL, and a loaded machine turned "
+                        "a good answer into a second timeout")
 def test_provider_faults(pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
                          judge_args: list[str]) -> None:
     faults = {name: f for name, (f, _, _) in CASES.items()}
@@ -114,9 +117,9 @@ def test_provider_faults(pytester: pytest.Pytester, judge_server: ScriptedJudgeS
     policy = FaultsByOutput(faults)
     judge_server.policy = policy
     pytester.makepyfile(_tests(_closed_port()))
-    result = pytester.runpytest(*judge_args, "-p", "no:randomly",
-                                "--llmjudge-retries=1",
-                                "--llmjudge-timeout=1")
+    result = pytester.runpytest_subprocess(*judge_args, "-p", "no:randomly",
+                                           "--llmjudge-retries=1",
+                                           "--llmjudge-timeout=1")
     errors = [n for n, (_, o, _) in CASES.items() if o == "error"]
     result.assert_outcomes(passed=len(CASES) - len(errors) + 1,
                            errors=len(errors) + 2)
