@@ -141,7 +141,7 @@ def test_judging_inside_async_tests(pytester: pytest.Pytester,
                      "filterwarnings = error\n")
     pytester.makepyfile(test_async_suite=ASYNCIO_SUITE if runner == "pytest-asyncio"
                         else ANYIO_SUITE)
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest(
         *judge_args, *plugin_args, "--llmjudge-report=report.json", "-rA", timeout=180)
     # Only the test written to fail fails: none is skipped as "async def not
     # supported", none errors.
@@ -184,8 +184,8 @@ def test_cancelled_acheck_releases_the_concurrency_slot(
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n"
                      "filterwarnings = error\n")
     pytester.makepyfile(CANCEL)
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-concurrency=1",
-                                           "-q", timeout=120)
+    result = pytester.runpytest(*judge_args, "--llmjudge-concurrency=1",
+                                "-q", timeout=120)
     result.assert_outcomes(passed=1)
     outputs = Counter(r.output for r in judge_server.requests)
     # The cancelled judgment's first presentation reached the server; its second
@@ -301,7 +301,7 @@ def test_judging_inside_trio_tests(pytester: pytest.Pytester,
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n"
                      "filterwarnings = error\n")
     pytester.makepyfile(test_trio_suite=TRIO_SUITE)
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest(
         *judge_args, "--llmjudge-concurrency=1", "--llmjudge-report=report.json",
         "-q", timeout=180)
     result.assert_outcomes(passed=4)

@@ -138,9 +138,9 @@ def test_calibrate_report_then_refuse_below_min_kappa(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
         judge_args: list[str], labelled: Path) -> None:
     judge_server.policy = _policy()
-    result = pytester.runpytest_subprocess(*judge_args,
-                                           "--llmjudge-calibrate=labels.jsonl",
-                                           "--llmjudge-min-kappa=0.7")
+    result = pytester.runpytest(*judge_args,
+                                "--llmjudge-calibrate=labels.jsonl",
+                                "--llmjudge-min-kappa=0.7")
     # The apology rubric's kappa (0.6) is below 0.7: its test errors without a
     # judge call; so does the rubric nobody labelled (not calibrated); only the
     # date rubric (kappa 1.0) judges.
@@ -203,8 +203,8 @@ def test_calibrate_report_then_refuse_below_min_kappa(
     # A later run without --llmjudge-calibrate uses the stored result: at 0.5 the
     # judge is trusted for both labelled rubrics; the unlabelled one still errors.
     calls = judge_server.calls
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-min-kappa=0.5",
-                                           "--llmjudge-report=report.json")
+    result = pytester.runpytest(*judge_args, "--llmjudge-min-kappa=0.5",
+                                "--llmjudge-report=report.json")
     result.assert_outcomes(passed=2, errors=1)
     assert judge_server.calls == calls + 2  # only test_apology was new
     result.stdout.fnmatch_lines([
@@ -229,7 +229,7 @@ def test_calibrate_report_then_refuse_below_min_kappa(
     # Another judge model is not calibrated: visible in the summary, refused
     # under --llmjudge-min-kappa.
     other = [a.replace("scripted-judge", "scripted-other") for a in judge_args]
-    result = pytester.runpytest_subprocess(*other, "--llmjudge-min-kappa=0.5")
+    result = pytester.runpytest(*other, "--llmjudge-min-kappa=0.5")
     result.assert_outcomes(errors=3)
     result.stdout.fnmatch_lines([
         "*is not trusted for rubric 'apology (rubrics/apology.yaml)': it is not "
@@ -250,7 +250,7 @@ def test_calibrate_report_then_refuse_below_min_kappa(
     with ScriptedJudgeServer(_policy()) as elsewhere:
         moved = [f"--llmjudge-api-base={elsewhere.base_url}" if
                  a.startswith("--llmjudge-api-base=") else a for a in judge_args]
-        result = pytester.runpytest_subprocess(*moved, "--llmjudge-min-kappa=0.5")
+        result = pytester.runpytest(*moved, "--llmjudge-min-kappa=0.5")
         assert elsewhere.calls == 0
     result.assert_outcomes(errors=3)
     result.stdout.fnmatch_lines([
@@ -259,7 +259,7 @@ def test_calibrate_report_then_refuse_below_min_kappa(
         "api_base)*",
     ])
     # Without --llmjudge-min-kappa nothing is refused; the summary still says so.
-    result = pytester.runpytest_subprocess(*other)
+    result = pytester.runpytest(*other)
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*apology (rubrics/apology.yaml): NOT CALIBRATED*"])
 
@@ -270,7 +270,7 @@ def test_calibrate_report_then_refuse_below_min_kappa(
         APOLOGY.replace("apologises to the customer", "apologises sincerely"))
     edited = "The reply gives the refund date"
     pytester.makepyfile(TESTS.replace(DATE, edited))
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-min-kappa=0.5")
+    result = pytester.runpytest(*judge_args, "--llmjudge-min-kappa=0.5")
     result.assert_outcomes(errors=3)
     result.stdout.fnmatch_lines(["*not calibrated for this judge configuration "
                                  "(the rubric changed since)*"])
@@ -289,15 +289,16 @@ def test_calibrate_report_then_refuse_below_min_kappa(
     ])
 
 
+@pytest.mark.subprocess("xdist workers are processes of their own")
 def test_calibrate_under_xdist(pytester: pytest.Pytester,
                                judge_server: ScriptedJudgeServer,
                                judge_args: list[str], labelled: Path) -> None:
     # The controller judges the labels before the workers run any test; the
     # workers read the stored result.
     judge_server.policy = _policy()
-    result = pytester.runpytest_subprocess(*judge_args, "-n", "2",
-                                           "--llmjudge-calibrate=labels.jsonl",
-                                           "--llmjudge-min-kappa=0.7")
+    result = pytester.runpytest(*judge_args, "-n", "2",
+                                "--llmjudge-calibrate=labels.jsonl",
+                                "--llmjudge-min-kappa=0.7")
     result.assert_outcomes(passed=1, errors=2)
     assert _row(result, "overall") == by_hand(APOLOGY_ROWS + DATE_ROWS) | {"trust": ""}
     result.stdout.fnmatch_lines(["*JUDGE ERROR*test_apology*"])
@@ -314,11 +315,11 @@ def test_calibrate_only_fails_the_run_below_min_kappa(
     judge_server.policy = _policy()
     # --collect-only: calibrate without running the tests.
     args = [*judge_args, "--collect-only", "-q", "--llmjudge-calibrate=labels.jsonl"]
-    result = pytester.runpytest_subprocess(*args)
+    result = pytester.runpytest(*args)
     assert result.ret == 0
     assert judge_server.calls == 2 * 16
     result.stdout.fnmatch_lines(["*llmjudge calibration*"])
-    result = pytester.runpytest_subprocess(*args, "--llmjudge-min-kappa=0.7")
+    result = pytester.runpytest(*args, "--llmjudge-min-kappa=0.7")
     assert result.ret == 1
     assert judge_server.calls == 2 * 16  # the cache answered
     result.stdout.fnmatch_lines(["*the judge is NOT trusted for 'apology*"])
@@ -329,21 +330,21 @@ def test_replay_only_calibration_is_what_min_kappa_checks(
         judge_args: list[str], labelled: Path) -> None:
     # Record the tests' and the labels' judge replies once, with the judge...
     judge_server.policy = _policy()
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-record-mode=all",
-                                           "--llmjudge-calibrate=labels.jsonl")
+    result = pytester.runpytest(*judge_args, "--llmjudge-record-mode=all",
+                                "--llmjudge-calibrate=labels.jsonl")
     result.assert_outcomes(passed=3)
     calls = judge_server.calls
     # ...then replay them as a fresh clone does: no model, no key, a new cache.
     replay = ["-p", "no:cacheprovider", "--llmjudge-record-mode=none",
               "--llmjudge-cache-dir=replay-cache"]
     # Nothing is calibrated for the replayed judge yet: every judged test errors.
-    result = pytester.runpytest_subprocess(*replay, "--llmjudge-min-kappa=0.5")
+    result = pytester.runpytest(*replay, "--llmjudge-min-kappa=0.5")
     result.assert_outcomes(errors=3)
     result.stdout.fnmatch_lines([
         "NOT CALIBRATED: judge (recorded) (prompt template v2) has no calibration "
         "in replay-cache/meta for 3 rubric(s) used here; *",
     ])
-    result = pytester.runpytest_subprocess(*replay, "--llmjudge-calibrate=labels.jsonl")
+    result = pytester.runpytest(*replay, "--llmjudge-calibrate=labels.jsonl")
     result.assert_outcomes(passed=3)
     assert _row(result, "apology (rubrics/apology.yaml)") == \
         by_hand(APOLOGY_ROWS) | {"trust": ""}
@@ -351,7 +352,7 @@ def test_replay_only_calibration_is_what_min_kappa_checks(
                                  "(recorded) *",
                                  "stored beside the cache for judge (recorded), *"])
     # The next replay-only run checks against what the replay stored.
-    result = pytester.runpytest_subprocess(*replay, "--llmjudge-min-kappa=0.7")
+    result = pytester.runpytest(*replay, "--llmjudge-min-kappa=0.7")
     result.assert_outcomes(passed=1, errors=2)
     result.stdout.fnmatch_lines([
         "*UntrustedJudgeError: the judge (recorded) is not trusted for rubric "
@@ -398,7 +399,7 @@ def test_kappa_over_too_few_decided_examples_is_not_trusted(
     assert by_hand([(True, True), (False, False)])["kappa"] == "1.000"
     args = [*judge_args, "-k", "apology", "--llmjudge-calibrate=labels.jsonl",
             "--llmjudge-min-kappa=0.5"]
-    result = pytester.runpytest_subprocess(*args)
+    result = pytester.runpytest(*args)
     assert _row(result, "apology (rubrics/apology.yaml)") == {
         "n": "10", "decided": "2", "agree": "100.0%", "kappa": "1.000",
         "judge": "50.0%", "people": "50.0%", "lenient": "+0.0",
@@ -413,7 +414,7 @@ def test_kappa_over_too_few_decided_examples_is_not_trusted(
     assert result.ret == 1
     # Every example errors: still "too few decided", never "all pass or all fail".
     judge_server.policy = _Erring(set())
-    result = pytester.runpytest_subprocess(*args, "--llmjudge-cache-dir=fresh")
+    result = pytester.runpytest(*args, "--llmjudge-cache-dir=fresh")
     assert _row(result, "apology (rubrics/apology.yaml)") == {
         "n": "10", "decided": "0", "agree": "-", "kappa": "n/a", "judge": "-",
         "people": "-", "lenient": "-",
@@ -466,8 +467,8 @@ def test_confidence_threshold_from_labels(pytester: pytest.Pytester,
             for i, o, h in APOLOGY_LABELS]
     pytester.path.joinpath("labels.jsonl").write_text(
         "\n".join(json.dumps(r) for r in rows))
-    result = pytester.runpytest_subprocess(*judge_args, "--collect-only", "-q",
-                                           "--llmjudge-calibrate=labels.jsonl")
+    result = pytester.runpytest(*judge_args, "--collect-only", "-q",
+                                "--llmjudge-calibrate=labels.jsonl")
     assert result.ret == 5  # no tests: only the calibration ran
     text = result.stdout.str()
     # Unsure votes still reach min_confidence 0.9 (two agreeing presentations):
@@ -532,7 +533,7 @@ def test_yaml_per_criterion_labels_with_a_jury(pytester: pytest.Pytester,
     judge_server.policy = PerModel({"judge-a": _policy(), "judge-b": _policy(),
                                     "judge-c": contrarian})
     jury = "openai/judge-a,openai/judge-b,openai/judge-c"
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest(
         *judge_args, "--collect-only", "-q", f"--llmjudge-jury={jury}",
         "--llmjudge-min-confidence=0.8", "--llmjudge-calibrate=cal/labels.yaml")
     # People pass only e1 (both criteria required). judge-c flips "apologises":
@@ -613,8 +614,8 @@ def test_a_bad_labels_file_is_a_usage_error(pytester: pytest.Pytester,
                                             judge_args: list[str]) -> None:
     (pytester.path / "labels.jsonl").write_text(
         GOOD + '\n{"id": "x", "output": "hi", "rubric": "Polite", "lable": "pass"}\n')
-    result = pytester.runpytest_subprocess(*judge_args,
-                                           "--llmjudge-calibrate=labels.jsonl")
+    result = pytester.runpytest(*judge_args,
+                                "--llmjudge-calibrate=labels.jsonl")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: pytest-llmjudge: --llmjudge-calibrate: "
                                  "labels.jsonl:2: unknown key 'lable' (did you mean "

@@ -76,7 +76,7 @@ def _run(pytester: pytest.Pytester, args: list[str], *extra: str
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n"
                      "filterwarnings = error\n")
     pytester.makepyfile(test_flight=SUITE)
-    result = pytester.runpytest_subprocess(*args, "-q", *extra, timeout=180)
+    result = pytester.runpytest(*args, "-q", *extra, timeout=180)
     peaks = PEAK.findall(result.stdout.str())
     assert len(peaks) == 1, result.stdout.str()  # the summary says it once
     return result, int(peaks[0])
@@ -122,6 +122,7 @@ def test_sequential_assertions_send_their_two_presentations_together(
     result.stdout.fnmatch_lines(["*judge calls: 6 made*"])
 
 
+@pytest.mark.subprocess("xdist workers are processes of their own")
 def test_the_limit_is_per_process_under_xdist(pytester: pytest.Pytester,
                                               slow_judge: ScriptedJudgeServer,
                                               judge_args: list[str]) -> None:
@@ -188,7 +189,7 @@ def test_rpm_spaces_each_models_calls_across_tests(
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n"
                      "filterwarnings = error\n")
     pytester.makepyfile(test_rpm=RPM_SUITE)
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest(
         *judge_args, "-q", *([f"--llmjudge-rpm={rpm}"] if rpm else []), timeout=180)
     result.assert_outcomes(passed=4)
     first = _arrivals(judge_server, "scripted-judge", "order")
@@ -265,8 +266,8 @@ def test_rpm_also_paces_retries_and_the_plain_text_fallback(
     pytester.makeini("[pytest]\nfilterwarnings = error\n"
                      "asyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(test_retry=RETRY_SUITE)
-    result = pytester.runpytest_subprocess(*judge_args, "-q", "--llmjudge-rpm=120",
-                                           timeout=180)
+    result = pytester.runpytest(*judge_args, "-q", "--llmjudge-rpm=120",
+                                timeout=180)
     result.assert_outcomes(passed=3)
     # Two presentations, one retried at once after its 503: without pacing the
     # retry lands right after the refusal; paced, it waits for a third turn.
@@ -416,6 +417,8 @@ def test_sync(i):
 '''
 
 
+@pytest.mark.subprocess("counts the event loops and threads of each process; its "
+                        "conftest patches asyncio.new_event_loop for the process")
 def test_one_judge_loop_serves_every_sync_test(pytester: pytest.Pytester,
                                                judge_server: ScriptedJudgeServer,
                                                judge_args: list[str],
@@ -424,7 +427,8 @@ def test_one_judge_loop_serves_every_sync_test(pytester: pytest.Pytester,
                      "filterwarnings = error\n")
     pytester.makeconftest(ONE_LOOP_CONFTEST)
     pytester.makepyfile(test_one_loop=ONE_LOOP_SUITE)
-    result = pytester.runpytest_subprocess(*judge_args, *plugin_args, "-q", timeout=180)
+    result = pytester.runpytest_subprocess(*judge_args, *plugin_args, "-q",
+                                           timeout=180)
     result.assert_outcomes(passed=4)
     assert judge_server.calls == 4 * 3 * 2
     files = sorted(pytester.path.glob("seen-*.jsonl"))

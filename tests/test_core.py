@@ -52,7 +52,7 @@ def test_user_view_and_cache_modes(pytester: pytest.Pytester,
     judge_server.policy = _sorry_judge()
     pytester.makepyfile(test_support=SUPPORT)
 
-    first = pytester.runpytest_subprocess(*judge_args)
+    first = pytester.runpytest(*judge_args)
     assert first.ret == pytest.ExitCode.TESTS_FAILED
     first.assert_outcomes(passed=1, failed=1)
     first.stdout.fnmatch_lines([
@@ -79,7 +79,7 @@ def test_user_view_and_cache_modes(pytester: pytest.Pytester,
 
     # The same tests again (and another API key: not part of the cache key).
     monkeypatch.setenv("LLMJUDGE_API_KEY", "sk-another-key-for-the-same-judge")
-    again = pytester.runpytest_subprocess(*judge_args)
+    again = pytester.runpytest(*judge_args)
     again.assert_outcomes(passed=1, failed=1)
     again.stdout.fnmatch_lines(["*judge: openai/scripted-judge; 2 presentation(s), "
                                 "cache/records",
@@ -89,16 +89,16 @@ def test_user_view_and_cache_modes(pytester: pytest.Pytester,
     # The judge changes its mind: now everything passes. "refresh" asks again
     # and rewrites the cache, which a normal run then serves.
     judge_server.policy = ScriptedJudge()
-    refresh = pytester.runpytest_subprocess(*judge_args, "--llmjudge-cache=refresh")
+    refresh = pytester.runpytest(*judge_args, "--llmjudge-cache=refresh")
     refresh.assert_outcomes(passed=2)
     assert judge_server.calls == 8
-    after = pytester.runpytest_subprocess(*judge_args)
+    after = pytester.runpytest(*judge_args)
     after.assert_outcomes(passed=2)
     assert judge_server.calls == 8
 
     # Back to the first judge: "off" asks again instead of serving the cache.
     judge_server.policy = _sorry_judge()
-    off = pytester.runpytest_subprocess(*judge_args, "--llmjudge-cache=off")
+    off = pytester.runpytest(*judge_args, "--llmjudge-cache=off")
     off.assert_outcomes(passed=1, failed=1)
     assert judge_server.calls == 12
 
@@ -129,7 +129,7 @@ def test_position_bias_is_flaky_and_inconclusive(pytester: pytest.Pytester,
     judge_server.policy = ByModel(_sorry_judge(),
                                   biased_judge=ScriptedJudge(position_bias="first"))
     pytester.makepyfile(test_bias=BIAS)
-    result = pytester.runpytest_subprocess(*judge_args, "-v")
+    result = pytester.runpytest(*judge_args, "-v")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines([
         "*test_bias.py::test_biased_assert INCONCLUSIVE*",
@@ -179,7 +179,7 @@ def test_unparseable_reply_is_reasked_once_then_judge_error(
         judge_args: list[str]) -> None:
     judge_server.policy = lambda req: "Looks fine to me! Ten out of ten."
     pytester.makepyfile(test_garbage=GARBAGE)
-    result = pytester.runpytest_subprocess(*judge_args, "-v")
+    result = pytester.runpytest(*judge_args, "-v")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(passed=1, errors=1)  # an error, not a failure
     result.stdout.fnmatch_lines([
@@ -225,8 +225,8 @@ def test_one_cache_shared_by_workers(pytester: pytest.Pytester,
     pytester.makepyfile(test_six=SIX)
     outcomes = []
     for run in (1, 2):
-        result = pytester.runpytest_subprocess(*judge_args, *plugin_args,
-                                               f"--llmjudge-report=run{run}.json")
+        result = pytester.runpytest(*judge_args, *plugin_args,
+                                    f"--llmjudge-report=run{run}.json")
         result.assert_outcomes(passed=4, failed=2)
         if plugin_args:
             result.stdout.fnmatch_lines(["created: 2/2 workers"])
@@ -270,6 +270,7 @@ def test_judged():
 '''
 
 
+@pytest.mark.subprocess("whether this process imports litellm is what is tested")
 def test_judging_nothing_never_imports_litellm(pytester: pytest.Pytester,
                                                judge_server: ScriptedJudgeServer,
                                                judge_args: list[str]) -> None:
@@ -342,7 +343,7 @@ def test_settings_precedence(pytester: pytest.Pytester,
     pytester.makeini("[pytest]\nllmjudge_min_samples = 4\nllmjudge_temperature = 0.2\n"
                      "llmjudge_max_samples = 10\n")
     pytester.makepyfile(test_precedence=PRECEDENCE)
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-min-samples=5")
+    result = pytester.runpytest(*judge_args, "--llmjudge-min-samples=5")
     result.assert_outcomes(passed=4, errors=1)
     result.stdout.fnmatch_lines([
         "*test_marker_typo: @pytest.mark.llmjudge: unknown option 'min_sample' "
@@ -365,7 +366,7 @@ from pytest_llmjudge import assert_judged
 def test_needs_a_judge():
     assert_judged("Sorry for the trouble.", "Apologises to the customer")
 ''')
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest(
         f"--llmjudge-api-base={judge_server.base_url}", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)  # a setup problem: nothing was judged
     result.stdout.fnmatch_lines([
@@ -395,7 +396,7 @@ def test_bad_setting_is_a_usage_error(pytester: pytest.Pytester,
         pytester.makeini("[pytest]\nllmjudge_inconclusive = maybe\n")
     else:
         monkeypatch.setenv("LLMJUDGE_THRESHOLD", "1.5")
-    result = pytester.runpytest_subprocess(*args)
+    result = pytester.runpytest(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([expected])
 
@@ -570,8 +571,8 @@ def test_rubric_forms_verdict_fields_and_fixture(pytester: pytest.Pytester,
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(test_forms=FORMS)
     # -W: an async test that did not really run would warn; make that an error.
-    result = pytester.runpytest_subprocess(*judge_args,
-                                           "-W", "error::pytest.PytestWarning")
+    result = pytester.runpytest(*judge_args,
+                                "-W", "error::pytest.PytestWarning")
     result.assert_outcomes(passed=8)
     # 14 distinct judgments, two presentations each; the five repeats (same
     # output and rubric: again, strict, two assert_judged, the str path) were
@@ -607,6 +608,8 @@ class NoResponseFormat:
         return self.inner(req)
 
 
+@pytest.mark.subprocess("litellm's import-time environment (.env, cost map) is what "
+                        "is tested")
 def test_litellm_hygiene_cost_and_plain_text_fallback(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
         monkeypatch: pytest.MonkeyPatch) -> None:

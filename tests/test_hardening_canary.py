@@ -32,7 +32,7 @@ def test_lenient_judge_fails_the_canary(pytester: pytest.Pytester,
     """A judge that passes everything lets every case through: all are named."""
     judge_server.policy = ScriptedJudge()  # passes every criterion
     pytester.makepyfile(USER_TEST)
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-canary", "-v")
+    result = pytester.runpytest(*judge_args, "--llmjudge-canary", "-v")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(passed=1, failed=len(CASES))
     out = result.stdout.str()
@@ -65,6 +65,7 @@ class PartlyFooled:
         return self.inner(req)
 
 
+@pytest.mark.subprocess("xdist workers are processes of their own")
 def test_partly_fooled_judge_is_named(pytester: pytest.Pytester,
                                       judge_server: ScriptedJudgeServer,
                                       judge_args: list[str]) -> None:
@@ -72,8 +73,8 @@ def test_partly_fooled_judge_is_named(pytester: pytest.Pytester,
     others pass (under xdist)."""
     judge_server.policy = PartlyFooled()
     pytester.makepyfile(USER_TEST)
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-canary", "-n", "2",
-                                           "--llmjudge-retries=0")
+    result = pytester.runpytest(*judge_args, "--llmjudge-canary", "-n", "2",
+                                "--llmjudge-retries=0")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(passed=len(CASES) - 1, failed=1, errors=1)
     result.stdout.fnmatch_lines([
@@ -96,8 +97,8 @@ def test_sound_judge_passes_the_canary(pytester: pytest.Pytester,
     only the canary."""
     judge_server.policy = ScriptedJudge(rules={"paris": _names_paris})
     pytester.makepyfile(USER_TEST)
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-canary",
-                                           "-k", "llmjudge_canary")
+    result = pytester.runpytest(*judge_args, "--llmjudge-canary",
+                                "-k", "llmjudge_canary")
     assert result.ret == pytest.ExitCode.OK
     result.assert_outcomes(passed=len(CASES), deselected=1)
     result.stdout.fnmatch_lines([
@@ -112,7 +113,7 @@ def test_no_canary_without_the_flag(pytester: pytest.Pytester,
                                     judge_server: ScriptedJudgeServer,
                                     judge_args: list[str]) -> None:
     pytester.makepyfile("def test_plain():\n    pass\n")
-    result = pytester.runpytest_subprocess(*judge_args)
+    result = pytester.runpytest(*judge_args)
     result.assert_outcomes(passed=1)
     assert "llmjudge_canary" not in result.stdout.str()
     assert judge_server.calls == 0

@@ -66,7 +66,7 @@ def test_no_secret_on_disk_private_cache_and_corruption(
     pytester.makepyfile(test_data=TESTS)
     args = [*judge_args, "--llmjudge-report=out/report.json",
             "--llmjudge-markdown=out/summary.md"]
-    result = pytester.runpytest_subprocess(*args, "--llmjudge-record-mode=all")
+    result = pytester.runpytest(*args, "--llmjudge-record-mode=all")
     result.assert_outcomes(passed=2, errors=1)
     # The key really was sent, and the provider really quoted it back.
     assert all(h.get("authorization") == f"Bearer {SECRET_KEY}"
@@ -101,8 +101,8 @@ def test_no_secret_on_disk_private_cache_and_corruption(
     for p in [*dbs, records]:
         p.write_bytes(os.urandom(4096))
     calls = judge_server.calls
-    result = pytester.runpytest_subprocess(*args, "--llmjudge-record-mode=new_episodes",
-                                           "-W", "default")
+    result = pytester.runpytest(*args, "--llmjudge-record-mode=new_episodes",
+                                "-W", "default")
     result.assert_outcomes(passed=2, errors=1)  # the same verdicts, no crash
     result.stdout.fnmatch_lines([
         "*CacheWarning: llmjudge cache at * is unreadable (file is not a database); "
@@ -143,6 +143,7 @@ def test_2_slow():
 '''
 
 
+@pytest.mark.subprocess("a run killed with SIGINT, then the next run on its cache")
 def test_keyboard_interrupt_leaves_a_usable_cache(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
         judge_args: list[str]) -> None:
@@ -177,7 +178,7 @@ def test_keyboard_interrupt_leaves_a_usable_cache(
     # The next run opens the cache (no warning), reuses the finished judgment and
     # completes the interrupted one.
     judge_server.policy = ScriptedJudge(rules={"paris": lambda o: "paris" in o.lower()})
-    result = pytester.runpytest_subprocess(*judge_args, "-W", "default")
+    result = pytester.runpytest(*judge_args, "-W", "default")
     result.assert_outcomes(passed=2)
     assert "CacheWarning" not in result.stdout.str()
     assert sum(1 for r in judge_server.requests if "FAST" in r.output) == fast
@@ -210,7 +211,7 @@ def test_provider_key_quoted_back_is_never_written(
         "status", 401, message=f"Incorrect API key provided: {key}. You can find "
         f"your API key at https://example.invalid (received {key!r})")
     pytester.makepyfile(test_key=ONE_TEST)
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest(
         *judge_args, "--llmjudge-report=out/report.json",
         "--llmjudge-markdown=out/summary.md", "--junitxml=out/junit.xml", "-rA")
     result.assert_outcomes(errors=1)
@@ -277,7 +278,7 @@ def test_cache_dir_of_the_users_is_used_but_not_marked(
     (root / "README.md").write_text("the user's readme\n")
     os.chmod(root, 0o755)
     before = {p.name for p in root.iterdir()}
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-cache-dir=.")
+    result = pytester.runpytest(*judge_args, "--llmjudge-cache-dir=.")
     result.assert_outcomes(passed=1)
     calls = judge_server.calls
     assert calls >= 1
@@ -291,7 +292,7 @@ def test_cache_dir_of_the_users_is_used_but_not_marked(
     # meta/ is the plugin's own folder: marked as a cache.
     assert (root / "meta" / "CACHEDIR.TAG").read_text().startswith("Signature: ")
     # The cache works from there: the second run asks nothing.
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-cache-dir=.")
+    result = pytester.runpytest(*judge_args, "--llmjudge-cache-dir=.")
     result.assert_outcomes(passed=1)
     assert judge_server.calls == calls
     assert stat.S_IMODE(root.stat().st_mode) == 0o755

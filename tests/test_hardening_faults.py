@@ -108,6 +108,9 @@ def _closed_port() -> int:
     return int(port)
 
 
+@pytest.mark.subprocess("a 1 s judge timeout: in-process, the scripted server's "
+                        "threads share the run's GIL, and a loaded machine turned "
+                        "a good answer into a second timeout")
 def test_provider_faults(pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
                          judge_args: list[str]) -> None:
     faults = {name: f for name, (f, _, _) in CASES.items()}
@@ -214,7 +217,7 @@ def test_missing_api_key_is_not_retried(
         if var.endswith("_API_KEY") or var.startswith("OPENAI_"):
             monkeypatch.delenv(var)
     pytester.makepyfile(test_nokey=NO_KEY_TESTS)
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-retries=3")
+    result = pytester.runpytest(*judge_args, "--llmjudge-retries=3")
     result.assert_outcomes(errors=1)
     sec = _section(result.stdout.str(), "test_no_key")
     assert "judged: JUDGE ERROR" in sec

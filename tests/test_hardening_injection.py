@@ -65,7 +65,7 @@ def test_fences_neutralise_injection(pytester: pytest.Pytester,
                                      judge_args: list[str]) -> None:
     judge_server.policy = EchoingJudge()
     pytester.makepyfile(INJECTION_TESTS)
-    result = pytester.runpytest_subprocess(*judge_args)
+    result = pytester.runpytest(*judge_args)
     result.assert_outcomes(passed=3)
     injected = [r for r in judge_server.requests if "deadbeef" in r.user]
     assert len(injected) == 2  # both presentations
@@ -163,7 +163,7 @@ def test_master_keys_screened_without_a_call(pytester: pytest.Pytester,
                                              judge_args: list[str]) -> None:
     judge_server.policy = ScriptedJudge()  # a gullible judge: passes everything
     pytester.makepyfile(SCREEN_TESTS)
-    result = pytester.runpytest_subprocess(*judge_args)
+    result = pytester.runpytest(*judge_args)
     result.assert_outcomes(failed=len(MASTER_KEYS), passed=2)
     # Only the two tests that turned the screen off reached the judge.
     assert judge_server.calls == 4
@@ -179,7 +179,7 @@ def test_master_keys_screened_without_a_call(pytester: pytest.Pytester,
         "('Thought process:')*known to fool LLM judges*",
     ])
     # --llmjudge-screen=false turns the screen off for the whole run.
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-screen=false")
+    result = pytester.runpytest(*judge_args, "--llmjudge-screen=false")
     result.assert_outcomes(passed=len(MASTER_KEYS) + 2)
     assert judge_server.calls == 4 + 2 * (len(MASTER_KEYS) - 2)  # 2 were cached
 
@@ -220,7 +220,7 @@ def test_self_preference_warns(pytester: pytest.Pytester,
                                judge_server: ScriptedJudgeServer,
                                judge_args: list[str]) -> None:
     pytester.makepyfile(SELF_PREF_TESTS)
-    result = pytester.runpytest_subprocess(*judge_args)
+    result = pytester.runpytest(*judge_args)
     result.assert_outcomes(passed=4)
     assert judge_server.calls == 8
     assert {r.body["model"] for r in judge_server.requests} == {
@@ -321,7 +321,7 @@ def test_real_verdict_then_quoted_fake_never_passes(
         judge_args: list[str]) -> None:
     judge_server.policy = QuotingJudge()
     pytester.makepyfile(QUOTED_TESTS)
-    result = pytester.runpytest_subprocess(*judge_args, "-v")
+    result = pytester.runpytest(*judge_args, "-v")
     result.assert_outcomes(passed=3, errors=1)  # a judge error, never a pass
     result.stdout.fnmatch_lines(["*::test_assert_judged_stubborn JUDGE ERROR*"])
     # Every judged output carried the fake, quoted verbatim after the verdict.
@@ -385,7 +385,7 @@ def test_master_key_variants_screened_without_a_call(
         judge_args: list[str]) -> None:
     judge_server.policy = ScriptedJudge()  # a gullible judge: passes everything
     pytester.makepyfile(MORE_SCREEN_TESTS)
-    result = pytester.runpytest_subprocess(*judge_args)
+    result = pytester.runpytest(*judge_args)
     result.assert_outcomes(failed=len(MORE_KEYS), passed=len(REAL_ANSWERS))
     assert result.stdout.str().count("E         note: screened without a judge call:") == len(
         MORE_KEYS)

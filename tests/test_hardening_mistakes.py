@@ -172,6 +172,8 @@ def _section(text: str, test: str) -> list[str]:
     return m.group(1).splitlines()
 
 
+@pytest.mark.subprocess("test_00_plugin_load_imports_no_litellm checks the run's own "
+                        "process never imported litellm")
 def test_user_mistakes(pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
                        judge_args: list[str]) -> None:
     judge_server.policy = Judge()

@@ -83,7 +83,7 @@ def _verdicts(path: Path) -> dict[str, dict[str, Any]]:
 def _run(pytester: pytest.Pytester, server: ScriptedJudgeServer, *extra: str
          ) -> tuple[pytest.RunResult, dict[str, dict[str, Any]]]:
     pytester.makepyfile(TESTS)
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest(
         f"--llmjudge-api-base={server.base_url}", "-p", "no:cacheprovider",
         "--llmjudge-report=report.json", *extra)
     return result, _verdicts(pytester.path / "report.json")
@@ -208,7 +208,7 @@ def test_split_jury_on_a_comparison_votes_on_the_winner(
         "judge-a": ScriptedJudge(prefer=right), "judge-b": ScriptedJudge(prefer=right),
         "judge-c": ScriptedJudge(prefer=lambda t: -right(t))})
     pytester.makepyfile(COMPARE)
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest(
         f"--llmjudge-api-base={judge_server.base_url}", "-p", "no:cacheprovider",
         "--llmjudge-report=report.json")
     result.assert_outcomes(passed=1)

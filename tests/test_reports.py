@@ -80,6 +80,7 @@ def _summary(stdout: str) -> list[str]:
     return lines[:end]
 
 
+@pytest.mark.subprocess("xdist workers are processes of their own")
 def test_same_summary_and_report_with_and_without_xdist(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
         judge_args: list[str]) -> None:
@@ -87,7 +88,7 @@ def test_same_summary_and_report_with_and_without_xdist(
     pytester.makepyfile(test_mixed=MIXED)
     runs = {}
     for name, extra in (("plain", []), ("xdist", ["-n", "2"])):
-        result = pytester.runpytest_subprocess(
+        result = pytester.runpytest(
             *judge_args, *extra, f"--llmjudge-cache-dir=cache-{name}",
             f"--llmjudge-report=report-{name}.json", "--llmjudge-max-samples=4")
         result.assert_outcomes(passed=2, failed=2, errors=1)
@@ -124,7 +125,7 @@ def test_report_matches_its_published_schema(
 
     judge_server.policy = Mixed()
     pytester.makepyfile(test_mixed=MIXED)
-    pytester.runpytest_subprocess(*judge_args, "--llmjudge-report=r.json")
+    pytester.runpytest(*judge_args, "--llmjudge-report=r.json")
     schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
     doc = _report(pytester.path / "r.json")
     jsonschema.validate(doc, schema)  # raises on any mismatch
@@ -150,7 +151,7 @@ def test_replay_without_a_record_names_the_file_and_calls_nothing(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer) -> None:
     pytester.makepyfile(test_simple=SIMPLE)
     # No model at all, as on a fork's pull request without secrets.
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest(
         f"--llmjudge-api-base={judge_server.base_url}", "-p", "no:cacheprovider",
         "--llmjudge-record-mode=none")
     assert judge_server.calls == 0
@@ -167,13 +168,13 @@ def test_recording_on_a_warm_cache_records_and_then_replays(
         judge_args: list[str]) -> None:
     judge_server.policy = _sorry()
     pytester.makepyfile(test_simple=SIMPLE)
-    pytester.runpytest_subprocess(*judge_args).assert_outcomes(passed=2)
+    pytester.runpytest(*judge_args).assert_outcomes(passed=2)
     assert judge_server.calls == 4
     # The cache already holds every reply: recording must still write them.
     for mode in ("once", "new_episodes"):
         records = pytester.path / "llmjudge_records" / "test_simple.json"
         records.unlink(missing_ok=True)
-        pytester.runpytest_subprocess(
+        pytester.runpytest(
             *judge_args, f"--llmjudge-record-mode={mode}").assert_outcomes(passed=2)
         assert judge_server.calls == 4, mode
         doc = _report(records)
@@ -182,7 +183,7 @@ def test_recording_on_a_warm_cache_records_and_then_replays(
         assert tests == sorted(tests)  # one test's replies sit together
         assert {e["model"] for e in doc["entries"].values()} == {"scripted-judge"}
     # A fresh clone: no cache, no model, replay only.
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest(
         "-p", "no:cacheprovider", "--llmjudge-record-mode=none",
         "--llmjudge-cache-dir=fresh-clone", "--llmjudge-report=replay.json")
     result.assert_outcomes(passed=2)
@@ -202,13 +203,13 @@ def test_replay_on_a_fresh_clone_reproduces_the_recorded_verdicts(
 def test_warm_{i}(judge):
     judge.check("sorry {i}", "Apologises to the customer")''' for i in range(8))
     pytester.makepyfile(test_warm=many)
-    pytester.runpytest_subprocess(*judge_args).assert_outcomes(passed=8)
+    pytester.runpytest(*judge_args).assert_outcomes(passed=8)
     pytester.makepyfile(test_simple=SIMPLE)
-    pytester.runpytest_subprocess(*judge_args, "test_simple.py",
-                                  "--llmjudge-record-mode=all",
-                                  "--llmjudge-report=recorded.json")
+    pytester.runpytest(*judge_args, "test_simple.py",
+                       "--llmjudge-record-mode=all",
+                       "--llmjudge-report=recorded.json")
     recorded = _report(pytester.path / "recorded.json")
-    replayed_run = pytester.runpytest_subprocess(
+    replayed_run = pytester.runpytest(
         "-p", "no:cacheprovider", "test_simple.py", "--llmjudge-record-mode=none",
         "--llmjudge-cache-dir=elsewhere", "--llmjudge-report=replayed.json")
     replayed_run.assert_outcomes(passed=2)
@@ -217,9 +218,9 @@ def test_warm_{i}(judge):
     assert pick == [(r["nodeid"], r["outcome"], r["confidence"])
                     for r in replayed["verdicts"]]
     # ... and they are not what the prior alone would give: the statistics mattered.
-    cold = pytester.runpytest_subprocess(*judge_args, "test_simple.py",
-                                         "--llmjudge-cache-dir=cold",
-                                         "--llmjudge-report=cold.json")
+    cold = pytester.runpytest(*judge_args, "test_simple.py",
+                              "--llmjudge-cache-dir=cold",
+                              "--llmjudge-report=cold.json")
     cold.assert_outcomes(passed=2)
     cold_conf = [r["confidence"] for r in _report(pytester.path / "cold.json")["verdicts"]]
     assert cold_conf != [c for _, _, c in pick]
@@ -240,14 +241,14 @@ def test_baseline_flags_regressions_and_keeps_doubt_apart(
     judge_server.policy = Mixed()
     pytester.makepyfile(test_gate=GATED.format(a="Sorry!", b="Sorry too.",
                                                b_rubric="Apologises to the customer"))
-    pytester.runpytest_subprocess(*judge_args, "--llmjudge-report=base.json"
-                                  ).assert_outcomes(passed=2)
+    pytester.runpytest(*judge_args, "--llmjudge-report=base.json"
+                       ).assert_outcomes(passed=2)
     # test_a regresses (its output lost the apology); on test_b's new output the
     # judge follows the presentation order: doubt, not a regression.
     pytester.makepyfile(test_gate=GATED.format(a="No.", b="Sorry WOBBLY.",
                                                b_rubric="Apologises to the customer"))
     gate = ["--llmjudge-baseline=base.json", "--llmjudge-fail-on-regression"]
-    result = pytester.runpytest_subprocess(*judge_args, *gate, "--llmjudge-markdown=pr.md")
+    result = pytester.runpytest(*judge_args, *gate, "--llmjudge-markdown=pr.md")
     result.assert_outcomes(passed=2)  # the tests themselves only look
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([
@@ -265,11 +266,11 @@ def test_baseline_flags_regressions_and_keeps_doubt_apart(
     # Doubt alone does not fail the gate.
     pytester.makepyfile(test_gate=GATED.format(a="Sorry!", b="Sorry WOBBLY.",
                                                b_rubric="Apologises to the customer"))
-    result = pytester.runpytest_subprocess(*judge_args, *gate)
+    result = pytester.runpytest(*judge_args, *gate)
     assert result.ret == pytest.ExitCode.OK
     # A gate that cannot compare fails, and says why.
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-baseline=nope.json",
-                                           "--llmjudge-fail-on-regression")
+    result = pytester.runpytest(*judge_args, "--llmjudge-baseline=nope.json",
+                                "--llmjudge-fail-on-regression")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*the baseline nope.json is unusable*the run fails*"])
 
@@ -281,8 +282,8 @@ def test_call_budget_stops_new_calls(pytester: pytest.Pytester,
     pytester.makepyfile(test_many="\n".join(f'''
 def test_{i}():
     __import__("pytest_llmjudge").assert_judged("Sorry {i}", "Apologises")''' for i in range(4)))
-    result = pytester.runpytest_subprocess(*judge_args, *plugin_args,
-                                           "--llmjudge-max-calls=3", "--llmjudge-max-samples=2")
+    result = pytester.runpytest(*judge_args, *plugin_args,
+                                "--llmjudge-max-calls=3", "--llmjudge-max-samples=2")
     assert judge_server.calls == 3
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) == 1 and outcomes.get("errors", 0) == 3
@@ -295,7 +296,7 @@ def test_max_cost_without_a_price_says_it_is_not_enforced(
         judge_args: list[str]) -> None:
     judge_server.policy = _sorry()
     pytester.makepyfile(test_simple=SIMPLE)
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-max-cost=0.01")
+    result = pytester.runpytest(*judge_args, "--llmjudge-max-cost=0.01")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["note: --llmjudge-max-cost=0.01 is not enforced for "
                                  "scripted-judge: litellm knows no price for it*"])
@@ -309,9 +310,9 @@ def test_junit_properties_and_step_summary(
     pytester.makepyfile(test_simple=SIMPLE)
     step = pytester.path / "step_summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
-    result = pytester.runpytest_subprocess(*judge_args, *plugin_args,
-                                           "--junitxml=junit.xml",
-                                           "--llmjudge-markdown=summary.md")
+    result = pytester.runpytest(*judge_args, *plugin_args,
+                                "--junitxml=junit.xml",
+                                "--llmjudge-markdown=summary.md")
     result.assert_outcomes(passed=2)
     xml = (pytester.path / "junit.xml").read_text(encoding="utf-8")
     props = re.findall(r'<testcase [^>]*name="(\w+)"[^>]*>\s*<properties>(.*?)</properties>',
@@ -333,20 +334,20 @@ def test_summary_follows_pytest_output_options(
         judge_args: list[str]) -> None:
     judge_server.policy = Mixed()
     pytester.makepyfile(test_mixed=MIXED)
-    plain = pytester.runpytest_subprocess(*judge_args, "--color=no")
+    plain = pytester.runpytest(*judge_args, "--color=no")
     out = plain.stdout.str()
     assert "\x1b[" not in out
     # Node ids are never broken across lines, and no line ends in spaces.
     summary = out.split("- llmjudge summary -")[1]
     assert "  test_mixed.py::test_flaky  (Answers in a biased way)" in summary
     assert not [ln for ln in summary.splitlines() if ln != ln.rstrip()]
-    colour = pytester.runpytest_subprocess(*judge_args, "--color=yes")
+    colour = pytester.runpytest(*judge_args, "--color=yes")
     assert "\x1b[" in colour.stdout.str().split("llmjudge summary")[1]
-    quiet = pytester.runpytest_subprocess(*judge_args, "-q")
+    quiet = pytester.runpytest(*judge_args, "-q")
     q = quiet.stdout.str().split("- llmjudge summary -")[1].splitlines()
     assert q[1].startswith("6 judged expectations: 3 pass, 1 fail, 1 inconclusive, "
                            "1 judge error, 1 flaky; judge calls: ")
-    verbose = pytester.runpytest_subprocess(*judge_args, "-v")
+    verbose = pytester.runpytest(*judge_args, "-v")
     verbose.stdout.fnmatch_lines(["outcome       conf  votes  source     test",
                                   "inconclusive  0.50      6  stored     "
                                   "test_mixed.py::test_flaky"])
@@ -357,15 +358,15 @@ def test_rerecording_all_drops_replies_no_longer_asked_for(
         judge_args: list[str]) -> None:
     judge_server.policy = _sorry()
     pytester.makepyfile(test_simple=SIMPLE)
-    pytester.runpytest_subprocess(*judge_args, "--llmjudge-record-mode=all"
-                                  ).assert_outcomes(passed=2)
+    pytester.runpytest(*judge_args, "--llmjudge-record-mode=all"
+                       ).assert_outcomes(passed=2)
     records = pytester.path / "llmjudge_records" / "test_simple.json"
     before = _report(records)["entries"]
     assert len(before) == 4
     # test_sorry's output changes; test_rude is not run this time (-k).
     pytester.makepyfile(test_simple=SIMPLE.replace("Sorry! A refund", "Sorry! Refund"))
-    pytester.runpytest_subprocess(*judge_args, "--llmjudge-record-mode=all",
-                                  "-k", "sorry").assert_outcomes(passed=1, deselected=1)
+    pytester.runpytest(*judge_args, "--llmjudge-record-mode=all",
+                       "-k", "sorry").assert_outcomes(passed=1, deselected=1)
     after = _report(records)["entries"]
     by_test = {t: {k for k, e in after.items() if e["test"] == t}
                for t in {e["test"] for e in after.values()}}

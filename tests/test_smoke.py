@@ -22,12 +22,12 @@ def test_pass_fail_then_cached(pytester: pytest.Pytester,
                                judge_args: list[str]) -> None:
     judge_server.policy = ScriptedJudge(rules={"apologises": lambda o: "sorry" in o.lower()})
     pytester.makepyfile(TESTS)
-    result = pytester.runpytest_subprocess(*judge_args)
+    result = pytester.runpytest(*judge_args)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*judged: FAIL 0/1 criteria passed*",
                                  "*llmjudge summary*", "*2 judged expectations*"])
     first = judge_server.calls
     assert first == 4  # two presentations per expectation
-    result = pytester.runpytest_subprocess(*judge_args)
+    result = pytester.runpytest(*judge_args)
     result.assert_outcomes(passed=1, failed=1)
     assert judge_server.calls == first  # the re-run made no judge call

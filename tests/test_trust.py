@@ -43,8 +43,8 @@ def test_order_following_judge_is_inconclusive_and_flaky(
         judge_args: list[str], plugin_args: list[str]) -> None:
     judge_server.policy = ScriptedJudge(position_bias="first")
     pytester.makepyfile(BIASED)
-    result = pytester.runpytest_subprocess(*judge_args, *plugin_args,
-                                           "--llmjudge-report=report.json")
+    result = pytester.runpytest(*judge_args, *plugin_args,
+                                "--llmjudge-report=report.json")
     # Inconclusive fails the test by default; it is never a pass.
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(["*judged: INCONCLUSIVE*", "*flaky: position bias*"])
@@ -76,8 +76,8 @@ def _stream(pytester: pytest.Pytester, judge_args: list[str], name: str
             ) -> list[dict[str, Any]]:
     # The reply cache is off so that every run asks the judge; the pooled
     # agreement statistics still persist beside it, in .llmjudge_cache.
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-cache=off",
-                                           f"--llmjudge-report={name}")
+    result = pytester.runpytest(*judge_args, "--llmjudge-cache=off",
+                                f"--llmjudge-report={name}")
     result.assert_outcomes(passed=60)
     recs = _verdicts(pytester.path / name)
     assert len(recs) == 60
@@ -135,14 +135,14 @@ def test_verdict_that_changed_since_last_run_is_flaky(
         judge_args: list[str]) -> None:
     pytester.makepyfile(FLIP)
     judge_server.policy = ScriptedJudge(rules={"capital": lambda o: True})
-    pytester.runpytest_subprocess(*judge_args).assert_outcomes(passed=1)
+    pytester.runpytest(*judge_args).assert_outcomes(passed=1)
 
     # Same test, rubric and output; the judge now answers differently. Asked
     # afresh (the cache would replay the stored pass), the verdict flips and
     # says so.
     judge_server.policy = ScriptedJudge(rules={"capital": lambda o: False})
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-cache=off",
-                                           "--llmjudge-report=flip.json")
+    result = pytester.runpytest(*judge_args, "--llmjudge-cache=off",
+                                "--llmjudge-report=flip.json")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*judged: FAIL*flaky*",
@@ -152,8 +152,8 @@ def test_verdict_that_changed_since_last_run_is_flaky(
     assert "changed since the last run" in rec["flaky_reason"]
 
     # A stable verdict is not flagged again: the history now holds the fail.
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-cache=off",
-                                           "--llmjudge-report=again.json")
+    result = pytester.runpytest(*judge_args, "--llmjudge-cache=off",
+                                "--llmjudge-report=again.json")
     result.assert_outcomes(failed=1)
     (rec,) = _verdicts(pytester.path / "again.json")
     assert not rec["flaky"]
@@ -200,7 +200,7 @@ def test_comparisons_both_ways(pytester: pytest.Pytester,
                                judge_args: list[str]) -> None:
     judge_server.policy = ScriptedJudge(prefer=_quality)
     pytester.makepyfile(COMPARE)
-    result = pytester.runpytest_subprocess(*judge_args, "-v")
+    result = pytester.runpytest(*judge_args, "-v")
     result.assert_outcomes(passed=3, failed=3)
     result.stdout.fnmatch_lines([
         "*test_better_passes PASSED*", "*test_better_fails_when_worse FAILED*",

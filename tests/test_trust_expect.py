@@ -60,8 +60,8 @@ def test_soft_checks_report_together(pytester: pytest.Pytester,
                                      judge_args: list[str]) -> None:
     judge_server.policy = ScriptedJudge(rules=RULES, prefer=_quality)
     pytester.makepyfile(SOFT)
-    result = pytester.runpytest_subprocess(*judge_args, "-v",
-                                           "--llmjudge-report=r.json")
+    result = pytester.runpytest(*judge_args, "-v",
+                                "--llmjudge-report=r.json")
     result.assert_outcomes(passed=3, failed=3, xfailed=1)
     out = result.stdout.str()
     result.stdout.fnmatch_lines([
@@ -110,7 +110,7 @@ def test_soft_checks_are_judged_concurrently(pytester: pytest.Pytester,
     # A slow judge: 8 expectations x 2 presentations are in flight together.
     judge_server.policy = ScriptedJudge(rules=RULES, latency=0.3)
     pytester.makepyfile(CONCURRENT)
-    result = pytester.runpytest_subprocess(*judge_args, *plugin_args)
+    result = pytester.runpytest(*judge_args, *plugin_args)
     result.assert_outcomes(passed=1)
     assert judge_server.calls == 16
     assert judge_server.peak_in_flight >= 8
@@ -133,6 +133,7 @@ print("DONE")
 '''
 
 
+@pytest.mark.subprocess("a plain Python script, outside pytest")
 def test_verify_expectations_outside_pytest(pytester: pytest.Pytester,
                                             judge_server: ScriptedJudgeServer,
                                             monkeypatch: pytest.MonkeyPatch) -> None:

@@ -40,9 +40,9 @@ def test_inconclusive_setting_decides_the_test_but_never_the_report(
         judge_args: list[str], mode: str, outcomes: dict[str, int], line: str) -> None:
     judge_server.policy = ScriptedJudge(position_bias="first")
     pytester.makepyfile(ONE)
-    result = pytester.runpytest_subprocess(*judge_args, "-v", "-rA",
-                                           f"--llmjudge-inconclusive={mode}",
-                                           "--llmjudge-report=r.json")
+    result = pytester.runpytest(*judge_args, "-v", "-rA",
+                                f"--llmjudge-inconclusive={mode}",
+                                "--llmjudge-report=r.json")
     result.assert_outcomes(**outcomes)
     result.stdout.fnmatch_lines([line])
     if mode == "warn":
@@ -57,10 +57,10 @@ def test_raising_max_samples_pays_only_for_new_samples(
         judge_args: list[str]) -> None:
     judge_server.policy = ScriptedJudge(position_bias="first")  # never settles
     pytester.makepyfile(ONE)
-    pytester.runpytest_subprocess(*judge_args, "--llmjudge-max-samples=4")
+    pytester.runpytest(*judge_args, "--llmjudge-max-samples=4")
     assert judge_server.calls == 4
-    pytester.runpytest_subprocess(*judge_args, "--llmjudge-max-samples=8",
-                                  "--llmjudge-report=r.json")
+    pytester.runpytest(*judge_args, "--llmjudge-max-samples=8",
+                       "--llmjudge-report=r.json")
     assert judge_server.calls == 8  # samples 0-3 came from the cache
     (rec,) = _verdicts(pytester.path / "r.json")
     assert len(rec["votes"]) == 8 and rec["calls"] == 4 and rec["cache_hits"] == 4
@@ -80,7 +80,7 @@ def test_comparisons_are_judged_in_both_orders_whatever_the_settings(
         judge_args: list[str]) -> None:
     judge_server.policy = ScriptedJudge(position_bias="first")  # always picks A
     pytester.makepyfile(COMPARE)
-    result = pytester.runpytest_subprocess(*judge_args)
+    result = pytester.runpytest(*judge_args)
     result.assert_outcomes(passed=1)
     assert judge_server.calls == 2
 
@@ -100,8 +100,8 @@ def test_verdict_token_logprobs_weigh_the_votes(
     probability, not the stated confidence (0.95), sets each vote's weight."""
     judge_server.policy = ScriptedJudge(verdict_logprob=logprob)
     pytester.makepyfile(LOGPROB)
-    result = pytester.runpytest_subprocess(*judge_args, "-s",
-                                           "--llmjudge-min-confidence=0.5")
+    result = pytester.runpytest(*judge_args, "-s",
+                                "--llmjudge-min-confidence=0.5")
     result.assert_outcomes(passed=1)
     assert judge_server.calls == 2
     assert all(r.body.get("logprobs") for r in judge_server.requests)
