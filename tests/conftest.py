@@ -143,7 +143,7 @@ def _plugin_preloaded() -> None:
         for info in pkgutil.walk_packages(pytest_llmjudge.__path__,
                                           f"{pytest_llmjudge.__name__}."):
             importlib.import_module(info.name)
-        litellm = importlib.import_module("pytest_llmjudge._client").litellm()
+        litellm = importlib.import_module("pytest_llmjudge.runtime.client").litellm()
         # litellm's import adds a warnings filter for a pydantic notice
         # ("`ReadOnly` qualifier") that its response models give when first
         # built. pytest drops the filter with this fixture's warnings context,

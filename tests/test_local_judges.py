@@ -71,7 +71,7 @@ def test_a_refused_format_falls_back_once_and_is_remembered(
     status, message, refused = REFUSALS[shape]
     judge_server.policy = Refuses(status, message, refused)
     pytester.makepyfile(ONE)
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-retries=3",
+    result = pytester.runpytest(*judge_args, "--llmjudge-retries=3",
                                            "--llmjudge-report=r.json", "-rA")
     result.assert_outcomes(passed=1)
     formats = _formats(judge_server)
@@ -86,7 +86,7 @@ def test_a_refused_format_falls_back_once_and_is_remembered(
     assert rec["calls"] == len(formats)  # every request sent is a call
     # Remembered beside the cache: a later run asks the working format at once.
     seen = len(formats)
-    again = pytester.runpytest_subprocess(*judge_args, "--llmjudge-cache=refresh")
+    again = pytester.runpytest(*judge_args, "--llmjudge-cache=refresh")
     again.assert_outcomes(passed=1)
     assert _formats(judge_server)[seen:] == [want, want]
 
@@ -96,7 +96,7 @@ def test_a_refusal_that_is_not_about_the_format_is_not_a_fallback(
         judge_args: list[str]) -> None:
     judge_server.policy = Refuses(500, "CUDA out of memory", {"json_schema"})
     pytester.makepyfile(ONE)
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-retries=1")
+    result = pytester.runpytest(*judge_args, "--llmjudge-retries=1")
     result.stdout.fnmatch_lines(["*JUDGE ERROR*"])
     assert set(_formats(judge_server)) == {"json_schema"}  # retried, not stepped down
     assert judge_server.calls == 4  # two presentations x (1 + 1 retry)
@@ -107,7 +107,7 @@ def test_replies_are_bounded_and_a_cut_reply_is_reasked_for_brevity(
         judge_args: list[str]) -> None:
     judge_server.policy = ScriptedJudge(faults=[Fault("truncated")])
     pytester.makepyfile(ONE)
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-report=r.json")
+    result = pytester.runpytest(*judge_args, "--llmjudge-report=r.json")
     result.assert_outcomes(passed=1)
     budgets = {r.body.get("max_tokens") for r in judge_server.requests}
     assert budgets == {512 + 160}, budgets  # one criterion
@@ -123,7 +123,7 @@ def test_a_reply_cut_twice_is_a_judge_error_that_says_so(
         judge_args: list[str], plugin_args: list[str]) -> None:
     judge_server.policy = ScriptedJudge(faults=[Fault("truncated")] * 8)
     pytester.makepyfile(ONE)
-    result = pytester.runpytest_subprocess(*judge_args, *plugin_args,
+    result = pytester.runpytest(*judge_args, *plugin_args,
                                            "--llmjudge-max-tokens=64")
     result.stdout.fnmatch_lines(["*JUDGE ERROR*", "*reply cut at 64 tokens*"])
     assert "passed" not in result.stdout.lines[-1]
@@ -138,7 +138,7 @@ def test_one_definition_of_a_call(
     the server's count, and --llmjudge-max-calls bounds requests."""
     judge_server.policy = ScriptedJudge(faults=[Fault("status", 503)] * 2)
     pytester.makepyfile(ONE)
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-retries=2",
+    result = pytester.runpytest(*judge_args, "--llmjudge-retries=2",
                                            "--llmjudge-report=r.json")
     result.assert_outcomes(passed=1)
     assert judge_server.calls == 4
@@ -154,7 +154,7 @@ def test_max_calls_bounds_http_requests_retries_included(
         judge_args: list[str]) -> None:
     judge_server.policy = ScriptedJudge(faults=[Fault("status", 503)] * 20)
     pytester.makepyfile(ONE)
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-retries=5",
+    result = pytester.runpytest(*judge_args, "--llmjudge-retries=5",
                                            "--llmjudge-max-calls=3")
     result.stdout.fnmatch_lines(["*JUDGE ERROR*"])
     assert judge_server.calls <= 3
@@ -190,6 +190,6 @@ def test_many(judge):
     vs = judge.check_many([(f"Sorry {n}!", "Apologises") for n in range(4)])
     assert all(v.passed for v in vs)
 ''')
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-concurrency=1")
+    result = pytester.runpytest(*judge_args, "--llmjudge-concurrency=1")
     result.assert_outcomes(passed=1)
     assert policy.overlap == 0 and judge_server.calls == 8

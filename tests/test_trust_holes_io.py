@@ -133,7 +133,7 @@ def test_fence_lookalikes_never_reach_the_judge(
     judge_server.policy = FencePolicy()
     pytester.makepyfile(test_fences=FENCE_TESTS.format(
         attacks=json.dumps(ATTACKS), ordinary=ORDINARY))
-    result = pytester.runpytest_subprocess(*judge_args, *plugin_args, "-p", "no:randomly")
+    result = pytester.runpytest(*judge_args, *plugin_args, "-p", "no:randomly")
     result.assert_outcomes(passed=len(ATTACKS) + 4)
     assert judge_server.calls == 2 * (len(ATTACKS) + 4)
     seen = set()
@@ -184,7 +184,7 @@ def test_canary_fence_forms_reach_the_judge_defused(
         judge_args: list[str]) -> None:
     judge_server.policy = ScriptedJudge(rules={"paris": lambda o: "paris" in o.lower()})
     pytester.makepyfile(test_plain="def test_nothing():\n    pass\n")
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-canary", "-k", "fence")
+    result = pytester.runpytest(*judge_args, "--llmjudge-canary", "-k", "fence")
     n = sum(1 for c in CASES if c.name.startswith("fence"))
     result.assert_outcomes(passed=n)
     result.stdout.fnmatch_lines([f"{n}/{n} canary outputs failed, as they should*"])
@@ -294,7 +294,7 @@ def test_secrets_never_written_or_shown(
     step = pytester.path / "step_summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
     pytester.makepyfile(test_secret=SECRET_TESTS.format())
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest(
         *judge_args, *plugin_args, "-p", "no:randomly", "-v", "-rA",
         "--llmjudge-retries=0", "--llmjudge-record-mode=all",
         "--llmjudge-report=out/report.json", "--llmjudge-markdown=out/summary.md",
@@ -400,7 +400,7 @@ def test_retry_after_honoured_up_to_the_timeout(
     policy = RetryPolicy()
     judge_server.policy = policy
     pytester.makepyfile(test_retry=RETRY_TESTS)
-    result = pytester.runpytest_subprocess(*judge_args, *plugin_args, "-p", "no:randomly",
+    result = pytester.runpytest(*judge_args, *plugin_args, "-p", "no:randomly",
                                 "--llmjudge-timeout=3", "--llmjudge-retries=2")
     honoured = [k for k, (_, ok) in RETRY.items() if ok]
     refused = [k for k, (_, ok) in RETRY.items() if not ok]
@@ -454,7 +454,7 @@ def test_long_judge_text_is_bounded(
     step = pytester.path / "step.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
     pytester.makepyfile(test_long=LONG_TESTS)
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest(
         *judge_args, *plugin_args, "-p", "no:randomly", "-v",
         "--llmjudge-report=report.json", "--llmjudge-markdown=summary.md",
         "--junitxml=junit.xml", "--llmjudge-record-mode=all")
@@ -554,7 +554,7 @@ def test_unjudgeable_shapes_are_call_site_errors(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
         judge_args: list[str], plugin_args: list[str]) -> None:
     pytester.makepyfile(test_shapes=SHAPE_TESTS)
-    result = pytester.runpytest_subprocess(*judge_args, *plugin_args, "-p", "no:randomly")
+    result = pytester.runpytest(*judge_args, *plugin_args, "-p", "no:randomly")
     result.assert_outcomes(passed=1, failed=len(SHAPES))
     out = result.stdout.str()
     assert "RecursionError" not in out

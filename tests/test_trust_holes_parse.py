@@ -109,7 +109,7 @@ def test_rescued_reply_never_passes(pytester: pytest.Pytester,
     it: the reply is unreadable, re-asked once, then a JUDGE ERROR."""
     judge_server.policy = HostileJudge(RESCUE_SHAPES)
     pytester.makepyfile(RESCUE_TESTS)
-    run = pytester.runpytest_subprocess
+    run = pytester.runpytest
     result = run(*judge_args, *plugin_args, "-v", "--llmjudge-retries=0")
     n = len(RESCUE_SHAPES)
     result.assert_outcomes(errors=n)
@@ -207,7 +207,7 @@ def test_scale_and_comparison_off_contract_never_pass(
         judge_args: list[str], plugin_args: list[str]) -> None:
     judge_server.policy = ScaleAndPairJudge()
     pytester.makepyfile(SCALE_TESTS)
-    run = pytester.runpytest_subprocess
+    run = pytester.runpytest
     result = run(*judge_args, *plugin_args, "-v", "--llmjudge-retries=0")
     n = len(SCALE_SHAPES) + len(PAIR_SHAPES)
     result.assert_outcomes(errors=n)
@@ -269,7 +269,7 @@ def test_absurd_stated_confidence_is_absent(pytester: pytest.Pytester,
     never more weight than a judge that states none, never a crash."""
     judge_server.policy = ConfidenceJudge()
     pytester.makepyfile(CONFIDENCE_TESTS)
-    run = pytester.runpytest_subprocess
+    run = pytester.runpytest
     result = run(*judge_args, *plugin_args)
     result.assert_outcomes(passed=2 * len(BAD_CONFIDENCE))
 
@@ -304,23 +304,24 @@ def test_absurd_logprobs_are_absent_and_never_poison_the_cache(
                                         confidence=None,
                                         raw_verdict_logprobs=RAW_LOGPROBS[raw])
     pytester.makepyfile(LOGPROB_TESTS)
-    first = pytester.runpytest_subprocess(*judge_args)
+    first = pytester.runpytest(*judge_args)
     first.assert_outcomes(passed=2)
     calls = judge_server.calls
     assert calls == 4
     # A later run (its own process) reads the cached replies the same way.
-    second = pytester.runpytest_subprocess(*judge_args)
+    second = pytester.runpytest(*judge_args)
     second.assert_outcomes(passed=2)
     assert judge_server.calls == calls  # served from the cache
 
 
+@pytest.mark.subprocess("xdist workers are processes of their own")
 def test_absurd_logprobs_at_xdist(pytester: pytest.Pytester,
                                   judge_server: ScriptedJudgeServer,
                                   judge_args: list[str]) -> None:
     judge_server.policy = ScriptedJudge(rules={"paris": lambda o: "Paris" in o},
                                         raw_verdict_logprobs=(1000.0, 0.0))
     pytester.makepyfile(LOGPROB_TESTS)
-    result = pytester.runpytest_subprocess(*judge_args, "-n", "2")
+    result = pytester.runpytest(*judge_args, "-n", "2")
     result.assert_outcomes(passed=2)
 
 
@@ -365,7 +366,7 @@ def test_every_numeric_option_is_listed() -> None:
     assert set(FLOAT_OPTIONS) == {
         "threshold", "temperature", "min_samples", "max_samples", "min_confidence",
         "timeout", "retries", "max_output_chars", "concurrency", "rpm", "max_calls",
-        "max_cost", "min_kappa"}
+        "max_cost", "min_kappa", "max_tokens"}
 
 
 PER_TEST_NUMERIC = ["threshold", "temperature", "min_samples", "max_samples",
@@ -458,7 +459,7 @@ def test_non_finite_settings_at_the_call_site(pytester: pytest.Pytester,
                                               judge_server: ScriptedJudgeServer,
                                               judge_args: list[str]) -> None:
     pytester.makepyfile(SETTINGS_TESTS)
-    result = pytester.runpytest_subprocess(*judge_args, "-v")
+    result = pytester.runpytest(*judge_args, "-v")
     result.assert_outcomes(passed=34, failed=1, errors=2)
     out = result.stdout.str()
     # The error ends at the user's line, not inside the plugin.
@@ -488,7 +489,7 @@ def test_non_finite_settings_are_usage_errors(pytester: pytest.Pytester,
         pytester.makeini(f"[pytest]\nllmjudge_{name} = {raw}\n")
     else:
         monkeypatch.setenv(f"LLMJUDGE_{name.upper()}", raw)
-    result = pytester.runpytest_subprocess(*args)
+    result = pytester.runpytest(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "finite" in result.stderr.str() or "number" in result.stderr.str()
 
@@ -535,7 +536,7 @@ def test_screen_over_http(pytester: pytest.Pytester,
                           judge_args: list[str], plugin_args: list[str]) -> None:
     """Real one-word answers reach the judge; degenerate ones fail without a call."""
     pytester.makepyfile(SCREEN_TESTS)
-    run = pytester.runpytest_subprocess
+    run = pytester.runpytest
     result = run(*judge_args, *plugin_args)
     result.assert_outcomes(passed=len(REAL_SHORT), failed=len(DEGENERATE))
     judged = {r.output for r in judge_server.requests}

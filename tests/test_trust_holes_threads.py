@@ -72,7 +72,7 @@ llmjudge_api_base = {judge_server.base_url}
 llmjudge_record_mode = once
 """)
     pytester.makepyfile(test_threads=THREADS)
-    result = pytester.runpytest_subprocess(*plugin_args, "-p", "no:cacheprovider",
+    result = pytester.runpytest(*plugin_args, "-p", "no:cacheprovider",
                                            "--llmjudge-report=r.json", "-rA")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*test_a_failing_thread_fails_the_test*",
@@ -123,13 +123,13 @@ def test_threads_replay_from_records_without_a_model(
     network: the record mode reached the threads both times."""
     judge_server.policy = ScriptedJudge(rules={"apologises": lambda o: "orry" in o})
     pytester.makepyfile(test_replay=REPLAY)
-    first = pytester.runpytest_subprocess(
+    first = pytester.runpytest(
         "-p", "no:cacheprovider", "--llmjudge-model=openai/scripted-judge",
         f"--llmjudge-api-base={judge_server.base_url}", "--llmjudge-record-mode=once")
     first.assert_outcomes(passed=1)
     calls = judge_server.calls
     assert calls >= 10
-    again = pytester.runpytest_subprocess("-p", "no:cacheprovider",
+    again = pytester.runpytest("-p", "no:cacheprovider",
                                           "--llmjudge-record-mode=none",
                                           "--llmjudge-cache=off")
     again.assert_outcomes(passed=1)

@@ -87,7 +87,7 @@ def test_surviving_votes_from_one_orientation_never_decide(
         judge_args: list[str], case: str) -> None:
     judge_server.policy = FailsReversed()
     pytester.makepyfile(CASES[case])
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-report=r.json", "-q")
+    result = pytester.runpytest(*judge_args, "--llmjudge-report=r.json", "-q")
     assert result.ret != 0
     assert "passed" not in result.stdout.str().splitlines()[-1]
     (rec,) = _records(pytester.path / "r.json")
@@ -104,7 +104,7 @@ def test_failures_that_dominate_are_a_judge_error(
         judge_args: list[str]) -> None:
     judge_server.policy = FailsReversed(also_every=2)
     pytester.makepyfile(CASES["criteria"].replace("max_samples=6", "max_samples=3"))
-    result = pytester.runpytest_subprocess(*judge_args, "--llmjudge-report=r.json", "-q")
+    result = pytester.runpytest(*judge_args, "--llmjudge-report=r.json", "-q")
     result.stdout.fnmatch_lines(["*JUDGE ERROR*"])
     (rec,) = _records(pytester.path / "r.json")
     assert rec["outcome"] == "judge_error", rec
@@ -126,7 +126,7 @@ def test_compare(judge):
     v = judge.compare("Lyon.", "Paris.", max_samples=6, retries=0)
     assert v.winner is None and v.outcome.value in ("inconclusive", "judge_error"), v
 ''')
-    result = pytester.runpytest_subprocess(*judge_args, *plugin_args,
+    result = pytester.runpytest(*judge_args, *plugin_args,
                                            "--llmjudge-report=r.json", "-q")
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) == 1, result.stdout.str()  # test_compare's asserts
@@ -150,5 +150,5 @@ def test_it():
     assert_judged("The capital of France is Paris.", "States the correct capital",
                   min_samples=2, max_samples=6, retries=1)
 ''')
-    result = pytester.runpytest_subprocess(*judge_args, *plugin_args, "-q")
+    result = pytester.runpytest(*judge_args, *plugin_args, "-q")
     result.assert_outcomes(passed=1)
