@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_llmjudge.judging.prompt import Presentation, pairwise, present
+from pytest_llmjudge.judging.prompt import (
+    Presentation,
+    neutralise,
+    pairwise,
+    present,
+)
 from pytest_llmjudge.judging.task import Task
 from pytest_llmjudge.rubric import Rubric
 from pytest_llmjudge.storage.cache import cache_key
@@ -36,10 +41,14 @@ def keys(task: Task, model: str, pres: Presentation, index: int) -> tuple[str, s
     """(cache key, record key). Records leave out the endpoint and, unless a
     jury is used, the model, so that a fresh clone replays them as is."""
     s = task.settings
+    # Keyed by what the judge is shown: texts as neutralised for the prompt,
+    # so a reply given to an earlier, weaker neutralisation of a hostile text
+    # is never served for the prompt sent now (ordinary text is unchanged).
+    shown = {name: None if text is None else neutralise(text) for name, text in (
+        ("output", task.output), ("other", task.other), ("input", task.input),
+        ("reference", task.reference), ("context", task.context))}
     parts: dict[str, Any] = {
-        "kind": task.kind.value, "rubric": task.rubric.canonical(),
-        "output": task.output, "other": task.other, "input": task.input,
-        "reference": task.reference, "context": task.context,
+        "kind": task.kind.value, "rubric": task.rubric.canonical(), **shown,
         "temperature": s.temperature, "presentation": pres.index, "sample": index,
     }
     rparts = {**parts, "model": model} if s.jury else parts
