@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from pytest_llmjudge.exceptions import JudgeParseError as JudgeParseError
     from pytest_llmjudge.exceptions import LLMJudgeError as LLMJudgeError
     from pytest_llmjudge.exceptions import LLMJudgeWarning as LLMJudgeWarning
+    from pytest_llmjudge.exceptions import RecordError as RecordError
     from pytest_llmjudge.exceptions import RecordMissingError as RecordMissingError
     from pytest_llmjudge.exceptions import RubricError as RubricError
     from pytest_llmjudge.exceptions import (
@@ -55,6 +56,7 @@ _WHERE = {
     "JudgeParseError": "exceptions",
     "LLMJudgeError": "exceptions",
     "LLMJudgeWarning": "exceptions",
+    "RecordError": "exceptions",
     "RecordMissingError": "exceptions",
     "RubricError": "exceptions",
     "UntrustedJudgeError": "exceptions",

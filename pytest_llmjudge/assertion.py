@@ -4,6 +4,7 @@ turns the verdict into the test's fate (``judging.expectations.settle``)."""
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,10 @@ from pytest_llmjudge.verdict import Verdict
 
 
 def _standalone_session() -> JudgeSession:
-    return JudgeSession(resolve({}, {}), Path(os.getcwd()))
+    js = JudgeSession(resolve({}, {}), Path(os.getcwd()))
+    for kind, message in js.take_problems():  # no session end to wait for
+        warnings.warn(kind(message), stacklevel=3)
+    return js
 
 
 #: Outside a pytest test (a script, a notebook): settings from the environment.

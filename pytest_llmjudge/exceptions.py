@@ -46,7 +46,18 @@ class JudgeParseError(LLMJudgeError):
         self.reply = reply
 
 
-class RecordMissingError(LLMJudgeError):
+class RecordError(LLMJudgeError):
+    """A records file or one of its entries cannot be used as it is: the
+    judgment is a judge error that names the file, and nothing is asked of the
+    network in its place nor written over the file."""
+
+    def __init__(self, message: str, *, path: str = "", key: str = ""):
+        super().__init__(message)
+        self.path = path
+        self.key = key
+
+
+class RecordMissingError(RecordError):
     """Replay mode needs a recorded reply that the records file does not hold."""
 
     def __init__(self, *, path: str, key: str, mode: str, test: str):
@@ -56,10 +67,7 @@ class RecordMissingError(LLMJudgeError):
         super().__init__(
             f"no recorded judge reply for {test} in {path} (key {key[:16]}…, "
             f"record mode {mode!r}). Record it with {flag} and a configured judge "
-            "model, then commit the file."
-        )
-        self.path = path
-        self.key = key
+            "model, then commit the file.", path=path, key=key)
         self.mode = mode
 
 

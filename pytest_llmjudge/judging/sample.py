@@ -21,7 +21,7 @@ from pytest_llmjudge.exceptions import (
     BudgetExceededError,
     JudgeCallError,
     JudgeParseError,
-    RecordMissingError,
+    RecordError,
 )
 from pytest_llmjudge.judging import decide
 from pytest_llmjudge.judging.parse import logprob_pass, parse_reply
@@ -186,7 +186,7 @@ class Sampler:
         try:
             stored = None if bypass else self.session.replies.get(
                 key, self.node, pres.index, model, task.kind.value)
-        except RecordMissingError as exc:
+        except RecordError as exc:
             return Vote(**base, error=str(exc)), False
         if stored is not None:
             if model == REPLAYED_MODEL and stored.get("model"):
@@ -195,16 +195,25 @@ class Sampler:
             try:
                 return to_vote(task, pres, Reply.from_json(stored), base,
                                cached=True), False
-            except JudgeParseError:
-                pass  # a stored reply we cannot read is a miss, never a verdict
+            except (JudgeParseError, TypeError, ValueError) as exc:
+                # A stored reply we cannot read is never a verdict: replaying,
+                # an error naming the entry (no call in its place); else a miss.
+                try:
+                    self.session.replies.store.unusable(key[1], self.node,
+                                                        str(exc)[:200])
+                except RecordError as err:
+                    return Vote(**base, error=str(err)), False
         try:
             reply = await self.call(task, model, pres, index, usage)
         except (JudgeCallError, JudgeParseError, BudgetExceededError) as exc:
             # A reply may quote a secret back.
             return Vote(**base, error=redact(str(exc), task.settings.api_key)), True
         if not (bypass and cache == "off"):
-            self.session.replies.put(key, reply.to_json(), self.node, pres.index,
-                                     model, task.kind.value)
+            try:
+                self.session.replies.put(key, reply.to_json(), self.node, pres.index,
+                                         model, task.kind.value)
+            except RecordError as exc:  # never written over a broken file
+                return Vote(**base, error=str(exc)), True
         return to_vote(task, pres, reply, base, cached=False), True
 
     async def call(self, task: Task, model: str, pres: Presentation, index: int,

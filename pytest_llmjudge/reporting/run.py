@@ -106,6 +106,8 @@ def finish(session: pytest.Session) -> None:
     config = session.config
     holder = config.stash.get(holder_key, None)
     js: JudgeSession | None = holder.built if holder else None
+    if js is not None:
+        warn_problems(js)
     out = {"counters": dict(js.counters) if js else {}, "cost_known":
            bool(js and js.cost_known), "peak": js.peak_in_flight if js else 0,
            "notes": list(js.notes) if js else [],
@@ -125,6 +127,21 @@ def finish(session: pytest.Session) -> None:
     from pytest_llmjudge.reporting.outputs import write_outputs
 
     write_outputs(config, settings, state, session)
+
+
+def warn_problems(js: JudgeSession) -> None:
+    """Warn once per storage problem, at the session's end (outside any test,
+    so ``filterwarnings = error`` cannot fail judged tests for it). Where the
+    filters make warnings errors, the judge summary's note says it instead."""
+    import warnings
+
+    from pytest_llmjudge.exceptions import LLMJudgeWarning
+
+    for kind, message in js.take_problems():
+        try:
+            warnings.warn(kind(message), stacklevel=1)
+        except LLMJudgeWarning:
+            pass
 
 
 def terminal_summary(tr: pytest.TerminalReporter, config: pytest.Config) -> None:

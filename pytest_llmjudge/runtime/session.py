@@ -12,12 +12,16 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmjudge.constants import DEFAULT_CACHE_DIR, FORMAT_CHAIN, REASONING_KEPT
 from pytest_llmjudge.exceptions import (
     BudgetExceededError,
+    CacheWarning,
+    LLMJudgeWarning,
+    RecordWarning,
     SelfPreferenceWarning,
     warn_at_caller,
 )
@@ -88,13 +92,22 @@ class JudgeSession:
         cache_dir = Path(settings.cache_dir) if settings.cache_dir else Path(
             DEFAULT_CACHE_DIR)
         self.cache_dir = cache_dir if cache_dir.is_absolute() else rootdir / cache_dir
-        self.cache = ReplyCache(self.cache_dir, settings.cache)
-        self.meta = ReplyCache(self.cache_dir / "meta", "on")
+        self.notes: list[str] = []  # run-level notes for the summary
+        # Storage problems found inside a test (where the session is built) are
+        # warned about once, at the end of the session: under
+        # ``filterwarnings = error`` a warning raised in each test would fail
+        # every judged test for one damaged cache.
+        self.problems: list[tuple[type[LLMJudgeWarning], str]] = []
+        self.cache = ReplyCache(self.cache_dir, settings.cache,
+                                warn=self._problem(CacheWarning))
+        self.meta = ReplyCache(self.cache_dir / "meta", "on",
+                               warn=self._problem(CacheWarning), keep=True)
         self.cache.open()
         self.meta.open()
         self.replies = _Replies(ReplyStore(self.cache, settings.record_mode,
                                            settings.record_dir, rootdir, started,
-                                           stats=self.stats))
+                                           stats=self.stats,
+                                           note=self._problem(RecordWarning)))
         self._loop: JudgeLoop | None = None
         self.records: list[dict[str, Any]] = []
         self.counters: dict[str, float] = {
@@ -103,12 +116,23 @@ class JudgeSession:
         self.cost_known = False
         self._stats: dict[str, tuple[float, float]] = {}
         self._learned: dict[str, list[float]] = {}
-        self.notes: list[str] = []  # run-level notes for the summary
         self._formats: dict[str, set[str]] = {}
         self._seq: dict[str, int] = {}
         # Verdict history to write at close, in one transaction: a write per
         # verdict was most of a cached or replayed judgment's cost.
         self._history: dict[str, dict[str, Any]] = {}
+
+    def _problem(self, kind: type[LLMJudgeWarning]) -> Callable[[str], None]:
+        def tell(message: str) -> None:
+            if message not in self.notes:
+                self.notes.append(message)
+                self.problems.append((kind, message))
+        return tell
+
+    def take_problems(self) -> list[tuple[type[LLMJudgeWarning], str]]:
+        """The storage problems not yet warned about (each once)."""
+        taken, self.problems = self.problems, []
+        return taken
 
     # ------------------------------------------------------------ judge loop
     @property

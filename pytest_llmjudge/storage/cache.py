@@ -14,7 +14,9 @@ import json
 import os
 import shutil
 import sqlite3
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -180,17 +182,31 @@ def _remove_replies(path: Path) -> None:
 
 
 class ReplyCache:
-    """Judge replies by key. ``mode``: on (read+write), refresh (write only), off."""
+    """Judge replies by key. ``mode``: on (read+write), refresh (write only), off.
 
-    def __init__(self, directory: Path, mode: str = "on"):
+    ``warn`` is how a problem is told (default: a ``CacheWarning`` here; a
+    pytest session collects them and warns once, outside any test). ``keep``:
+    a damaged database holds what cannot be re-asked (agreement statistics,
+    calibrations), so it is set aside beside the cache, never deleted.
+    """
+
+    def __init__(self, directory: Path, mode: str = "on",
+                 warn: Callable[[str], None] | None = None, keep: bool = False):
         self.directory = directory
         self.mode = mode
+        self._warn = warn
+        self.keep = keep
         self._cache: diskcache.Cache | None = None
+
+    def _tell(self, message: str) -> None:
+        if self._warn is not None:
+            self._warn(message)
+        else:
+            warnings.warn(CacheWarning(message), stacklevel=3)
 
     def open(self) -> None:
         """Open now: a damaged cache is then warned about on the caller's
-        thread (the test's, where pytest shows warnings) rather than on the
-        judge loop's."""
+        thread rather than on the judge loop's."""
         self._open()
 
     def _open(self) -> diskcache.Cache | None:
@@ -200,11 +216,27 @@ class ReplyCache:
             _prepare_dir(self.directory)
             self._cache = self._connect()
         except (sqlite3.DatabaseError, OSError) as exc:
-            warnings.warn(CacheWarning(
+            kept = self._set_aside() if self.keep else None
+            self._tell(
                 f"llmjudge cache at {self.directory} is unreadable ({exc}); "
-                "starting a fresh one"), stacklevel=2)
+                + (f"the damaged database was kept as {kept} (nothing deleted); "
+                   if kept else "")
+                + "starting a fresh one")
             self._reset()
         return self._cache
+
+    def _set_aside(self) -> Path | None:
+        """Move a damaged database out of the way, keeping its bytes."""
+        db = self.directory / "replies" / "cache.db"
+        if not db.is_file():
+            return None
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        to = self.directory / f"damaged-{stamp}-{os.getpid()}.db"
+        try:
+            os.replace(db, to)
+        except OSError:
+            return None
+        return to
 
     def _connect(self) -> diskcache.Cache:
         # diskcache would create its folder 0o755 and put large values in
@@ -216,13 +248,20 @@ class ReplyCache:
         return c
 
     def _reset(self) -> None:
-        _remove_replies(self.directory / "replies")
+        if not self.keep:
+            _remove_replies(self.directory / "replies")
+        else:
+            for name in _DISKCACHE_FILES - {"cache.db"}:
+                try:
+                    (self.directory / "replies" / name).unlink()
+                except OSError:
+                    pass
         try:
             self._cache = self._connect()
         except (sqlite3.DatabaseError, OSError) as exc:
-            warnings.warn(CacheWarning(
+            self._tell(
                 f"llmjudge cache at {self.directory} cannot be used ({exc}); "
-                "running without a cache"), stacklevel=2)
+                "running without a cache")
             self.mode = "off"
             self._cache = None
 
@@ -247,8 +286,7 @@ class ReplyCache:
         try:
             c.set(key, value, retry=True)
         except (sqlite3.DatabaseError, OSError) as exc:
-            warnings.warn(CacheWarning(f"llmjudge cache write failed: {exc}"),
-                          stacklevel=2)
+            self._tell(f"llmjudge cache write failed: {exc}")
 
     def set_many(self, items: dict[str, dict[str, Any]]) -> None:
         """Write several values in one transaction (one commit, not one each)."""
@@ -262,8 +300,7 @@ class ReplyCache:
                 for key, value in items.items():
                     c.set(key, value, retry=True)
         except (sqlite3.DatabaseError, OSError) as exc:
-            warnings.warn(CacheWarning(f"llmjudge cache write failed: {exc}"),
-                          stacklevel=2)
+            self._tell(f"llmjudge cache write failed: {exc}")
 
     def add(self, key: str, deltas: dict[str, float]) -> dict[str, float]:
         """Atomically add ``deltas`` to a JSON dict of counters; return the total.
