@@ -127,6 +127,7 @@ def test_replay_for_another_judge_is_a_judge_error_naming_both(
     assert path.read_bytes() == before
 
 
+@pytest.mark.subprocess("a variant runs at -n 2: xdist workers are processes")
 @pytest.mark.parametrize("source", ["cli", "call"])
 def test_same_judge_and_no_judge_replay(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
@@ -149,6 +150,7 @@ def test_same_judge_and_no_judge_replay(
     assert {e["judge"] for e in _doc(path)["entries"].values()} == {"openai/judge-a"}
 
 
+@pytest.mark.subprocess("xdist workers are processes of their own")
 def test_replay_for_another_judge_at_n2(pytester: pytest.Pytester,
                                         judge_server: ScriptedJudgeServer) -> None:
     _record(pytester, judge_server, "openai/judge-a")
@@ -162,6 +164,7 @@ def test_replay_for_another_judge_at_n2(pytester: pytest.Pytester,
                                  "judged by openai/judge-b*"])
 
 
+@pytest.mark.subprocess("a variant runs at -n 2: xdist workers are processes")
 @pytest.mark.parametrize(("mode", "plugin_args"), [
     ("new_episodes", []), ("new_episodes", ["-n", "2"]), ("once-new-file", [])])
 def test_recording_for_another_judge_re_records_for_it(
@@ -298,6 +301,7 @@ def test_replay_only_never_calls_for_a_damaged_entry(
         assert path.read_bytes() == before
 
 
+@pytest.mark.subprocess("xdist workers are processes of their own")
 def test_replay_only_never_calls_at_n2(pytester: pytest.Pytester,
                                        judge_server: ScriptedJudgeServer) -> None:
     path = _record(pytester, judge_server, "openai/scripted-judge")
@@ -370,6 +374,7 @@ def test_an_unparseable_records_file_is_never_written_over(
         assert not list(path.parent.glob(".*.tmp"))
 
 
+@pytest.mark.subprocess("xdist workers are processes of their own")
 @pytest.mark.parametrize(("how", "mode"), [("merge-conflict", "new_episodes"),
                                            ("truncated", "all")])
 def test_an_unparseable_records_file_is_never_written_over_at_n2(
@@ -435,6 +440,7 @@ class Reworded:
         return reply
 
 
+@pytest.mark.subprocess("a variant runs at -n 2: xdist workers are processes")
 @pytest.mark.parametrize(("select", "plugin_args"), [
     ("-k", []), ("nodeid", []), ("lf", []), ("two-nodeids", []),
     ("-k", ["-n", "2"]), ("two-nodeids", ["-n", "2"])])
@@ -479,6 +485,7 @@ def test_all_with_a_selection_keeps_the_other_tests_entries(
             assert new[test] == old[test], test  # kept, entry for entry
 
 
+@pytest.mark.subprocess("two xdist workers write one records file")
 def test_two_workers_recording_one_file_lose_nothing(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer) -> None:
     """-n 2: both workers write the one records file; every entry is there."""
@@ -506,6 +513,7 @@ def _dead_pid() -> int:
     return proc.pid
 
 
+@pytest.mark.subprocess("a variant runs at -n 2: xdist workers are processes")
 @pytest.mark.parametrize("lock", ["dead-pid", "unnamed-old"])
 @pytest.mark.parametrize("xdist", ["no-xdist", "xdist-2"])
 def test_a_stale_lock_is_taken_over_with_a_warning(
@@ -580,6 +588,7 @@ def _meta_rows(cache: Path) -> tuple[Any, Any]:
         meta.close()
 
 
+@pytest.mark.subprocess("a variant runs at -n 2: xdist workers are processes")
 @pytest.mark.parametrize(("how", "filters", "plugin_args"), [
     *((h, f, []) for h in CACHE_DAMAGE for f in ("default", "error")),
     ("garbage-db", "error", ["-n", "2"]), ("cache-dir-is-a-file", "error", ["-n", "2"])])
@@ -641,6 +650,7 @@ def test_a_damaged_meta_store_is_set_aside_not_deleted(
 
 # ---------------------------------------------------------------- concurrent reports
 
+@pytest.mark.subprocess("two pytest processes write one report path at once")
 def test_two_runs_writing_one_report_leave_whole_files(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer) -> None:
     judge_server.policy = _policy()
