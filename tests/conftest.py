@@ -36,7 +36,9 @@ SECRET_KEY = "sk-llmjudge-test-SECRET-9f8e7d"
 #: and the workers of in-process ``-n N`` runs. Each pays a litellm import
 #: (~3 s of CPU). Raise it only for a test whose point is a separate process,
 #: and say why in its ``@pytest.mark.subprocess(...)``.
-SUBPROCESS_BUDGET = 36
+#: 36 before issue #10's trust-hole suites, which check each attack class at
+#: -n 2 as well (xdist workers: 2 processes per run); measured 104 with them.
+SUBPROCESS_BUDGET = 110
 
 MARKER = "subprocess"
 
