@@ -193,3 +193,21 @@ def test_many(judge):
     result = pytester.runpytest(*judge_args, "--llmjudge-concurrency=1")
     result.assert_outcomes(passed=1)
     assert policy.overlap == 0 and judge_server.calls == 8
+
+
+@pytest.mark.parametrize("cache", ["on", "off"])
+def test_no_duplicate_requests_for_the_same_presentation_in_flight(
+        pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
+        judge_args: list[str], cache: str) -> None:
+    """Three identical judgments at once send each presentation once: the
+    twins wait for the reply in flight instead of queueing duplicates."""
+    judge_server.policy = ScriptedJudge(latency=0.3)
+    pytester.makepyfile('''
+def test_same_three_times(judge):
+    vs = judge.check_many([("Sorry for the delay!", "Apologises")] * 3)
+    assert [v.outcome.value for v in vs] == ["pass"] * 3
+    assert sorted(v.calls for v in vs) == [0, 0, 2]
+''')
+    result = pytester.runpytest(*judge_args, f"--llmjudge-cache={cache}")
+    result.assert_outcomes(passed=1)
+    assert judge_server.calls == 2

@@ -203,11 +203,28 @@ class Sampler:
                                                         str(exc)[:200])
                 except RecordError as err:
                     return Vote(**base, error=str(err)), False
+        twin = self.session.in_flight.get(key[0])
+        if twin is not None:
+            # The same presentation is being asked for another judgment right
+            # now (duplicate items, the same check twice): share its reply
+            # instead of sending a duplicate request; if it failed, ask anew.
+            shared = await asyncio.shield(twin)
+            if shared is not None:
+                return to_vote(task, pres, shared, base, cached=True), False
+        mine: asyncio.Future[Reply | None] = \
+            asyncio.get_running_loop().create_future()
+        self.session.in_flight[key[0]] = mine
         try:
             reply = await self.call(task, model, pres, index, usage)
+            mine.set_result(reply)
         except (JudgeCallError, JudgeParseError, BudgetExceededError) as exc:
             # A reply may quote a secret back.
             return Vote(**base, error=redact(str(exc), task.settings.api_key)), True
+        finally:
+            if not mine.done():
+                mine.set_result(None)  # failed or cancelled: twins ask anew
+            if self.session.in_flight.get(key[0]) is mine:
+                del self.session.in_flight[key[0]]
         if not (bypass and cache == "off"):
             try:
                 self.session.replies.put(key, reply.to_json(), self.node, pres.index,

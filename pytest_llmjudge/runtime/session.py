@@ -9,6 +9,7 @@ variable set around each test.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import time
@@ -117,6 +118,8 @@ class JudgeSession:
         self._stats: dict[str, tuple[float, float]] = {}
         self._learned: dict[str, list[float]] = {}
         self._formats: dict[str, set[str]] = {}
+        #: Requests in flight by cache key (judge loop only): a duplicate waits.
+        self.in_flight: dict[str, asyncio.Future[Reply | None]] = {}
         self._seq: dict[str, int] = {}
         # Verdict history to write at close, in one transaction: a write per
         # verdict was most of a cached or replayed judgment's cost.
