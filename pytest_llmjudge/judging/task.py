@@ -65,14 +65,21 @@ def _check_tree(value: object, what: str) -> None:
 
 
 def _json_default(value: object) -> object:
+    """What JSON cannot show natively: models and dataclasses as their fields
+    (never their ``repr()``), bytes refused, other scalars as text."""
     dump = getattr(value, "model_dump", None)
-    if callable(dump):  # a pydantic model inside a dict
+    if callable(dump):  # a pydantic model (LangChain messages, ...) anywhere
         return dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raise TypeError("it contains bytes: decode them to text first")
     return str(value)  # datetime, Decimal, UUID, Path, Enum ...
 
 
 def as_text(value: object, what: str, *, optional: bool = True) -> str | None:
-    """Text to judge: str as is, dicts/lists/pydantic models as JSON."""
+    """Text to judge: str as is; dicts, lists, pydantic models and dataclasses
+    (also nested) as JSON."""
     if value is None:
         if optional:
             return None
@@ -85,6 +92,8 @@ def as_text(value: object, what: str, *, optional: bool = True) -> str | None:
     dump = getattr(value, "model_dump_json", None)
     if callable(dump):
         return str(dump(indent=2))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = _json_default(value)  # judged as its fields, like a dict
     if isinstance(value, (dict, list, tuple, int, float, bool)):
         _check_tree(value, what)
         try:
@@ -94,7 +103,7 @@ def as_text(value: object, what: str, *, optional: bool = True) -> str | None:
             raise JudgeInputError(f"{what} cannot be shown as JSON: {exc}") from None
     raise JudgeInputError(
         f"{what} is a {type(value).__name__}: pass a str, a dict/list (judged as "
-        "JSON) or a pydantic model")
+        "JSON), a pydantic model or a dataclass")
 
 
 @dataclass(frozen=True)
