@@ -638,7 +638,10 @@ def test_a_damaged_meta_store_is_set_aside_not_deleted(
     pytester.runpytest(*args).assert_outcomes(passed=1)
     cache = pytester.path / ".llmjudge_cache"
     db = cache / "meta" / "replies" / "cache.db"
-    damaged = b"SQLite format 3\x00" + os.urandom(4000)
+    # A header SQLite refuses at once (page size 1). Random bytes were flaky: a
+    # header that reads as a valid page size lets SQLite write to the file
+    # before it is found damaged.
+    damaged = b"SQLite format 3\x00" + bytes(range(256)) * 16
     db.write_bytes(damaged)
     result = pytester.runpytest(*args)
     result.assert_outcomes(passed=1)
