@@ -628,6 +628,7 @@ def test_a_damaged_cache_warns_once_and_keeps_statistics(
         assert agreement["agree"] >= 7.0 and agreement["pairs"] >= 9.0
 
 
+@pytest.mark.subprocess("on-disk bytes across runs: an in-process run's sqlite connections can outlive it and write into the replaced file")
 def test_a_damaged_meta_store_is_set_aside_not_deleted(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer) -> None:
     judge_server.policy = _policy()
@@ -635,7 +636,7 @@ def test_a_damaged_meta_store_is_set_aside_not_deleted(
     pytester.makeini("[pytest]\nfilterwarnings = error\n"
                      "asyncio_default_fixture_loop_scope = function\n")
     args = [*_base(judge_server), "--llmjudge-model=openai/scripted-judge"]
-    pytester.runpytest(*args).assert_outcomes(passed=1)
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=1)
     cache = pytester.path / ".llmjudge_cache"
     db = cache / "meta" / "replies" / "cache.db"
     # A header SQLite refuses at once (page size 1). Random bytes were flaky: a
@@ -643,7 +644,7 @@ def test_a_damaged_meta_store_is_set_aside_not_deleted(
     # before it is found damaged.
     damaged = b"SQLite format 3\x00" + bytes(range(256)) * 16
     db.write_bytes(damaged)
-    result = pytester.runpytest(*args)
+    result = pytester.runpytest_subprocess(*args)
     result.assert_outcomes(passed=1)
     kept = list((cache / "meta").glob("damaged-*.db"))
     assert len(kept) == 1 and kept[0].read_bytes() == damaged
