@@ -92,14 +92,6 @@ def hopeless(a: float) -> bool:
     return a <= 0.5 + 1e-9
 
 
-def orientations(task: Task, votes: list[Vote]) -> set[int]:
-    """The presentation orientations (even: as given, odd: reversed) the votes
-    answered. Without debiasing every sample shows one orientation."""
-    if not task.settings.debias and task.kind is not Kind.PAIRWISE:
-        return {0}
-    return {v.presentation % 2 for v in votes}
-
-
 def one_sided(task: Task, good: list[Vote], errors: list[Vote],
               decision: decide.Decision) -> decide.Decision:
     """A decisive decision needs votes from both orientations: when only one
@@ -109,7 +101,7 @@ def one_sided(task: Task, good: list[Vote], errors: list[Vote],
         return decision
     if not task.settings.debias and task.kind is not Kind.PAIRWISE:
         return decision  # the user asked for one orientation only
-    if len(orientations(task, good)) > 1:
+    if len({v.presentation % 2 for v in good}) > 1:  # even: as given; odd: reversed
         return decision
     cause = (f"{len(errors)} sample(s) failed" if errors
              else "max_samples allows no other")

@@ -16,7 +16,6 @@ import pytest
 from pytest_llmjudge.reporting.state import RunState, state_key
 from pytest_llmjudge.runtime.context import TestContext, holder_key
 from pytest_llmjudge.settings import settings_key
-from pytest_llmjudge.text import scrub_json
 
 if TYPE_CHECKING:
     from pytest_llmjudge.runtime.session import JudgeSession
@@ -76,9 +75,9 @@ def attach(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[N
             r["outcome"] == "inconclusive" for r in recs):
         # inconclusive=warn let it pass: say so on the test's own line.
         report.llmjudge_status = "passed_inconclusive"  # type: ignore[attr-defined]
-    # Scrubbed where they were made (JudgeSession.record); again here, the
-    # one door to JUnit, the JSON report and an xdist controller.
-    recs = [r for r in scrub_json(recs) if isinstance(r, dict)]
+    # Scrubbed where they were made (JudgeSession.record); every file and line
+    # written from them (JSON report, Markdown, summary) scrubs again on the
+    # way out, so no second pass here.
     report.llmjudge = recs  # type: ignore[attr-defined]
     for r in recs:
         item.user_properties.append(("llmjudge_outcome", r["outcome"]))
