@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pytest_llmjudge.assertion import assert_judged as assert_judged
+    from pytest_llmjudge.assertion import assert_rejected as assert_rejected
     from pytest_llmjudge.assertion import current_judge as current_judge
     from pytest_llmjudge.exceptions import BudgetExceededError as BudgetExceededError
     from pytest_llmjudge.exceptions import ConfigError as ConfigError
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
         SelfPreferenceWarning as SelfPreferenceWarning,
     )
     from pytest_llmjudge.exceptions import UntrustedJudgeError as UntrustedJudgeError
+    from pytest_llmjudge.guidance import Example as Example
     from pytest_llmjudge.judging.judge import Judge as Judge
     from pytest_llmjudge.rubric import Criterion as Criterion
     from pytest_llmjudge.rubric import Rubric as Rubric
@@ -46,6 +48,8 @@ if TYPE_CHECKING:
 _WHERE = {
     "JudgeInconclusiveWarning": "exceptions",
     "assert_judged": "assertion",
+    "assert_rejected": "assertion",
+    "Example": "guidance",
     "current_judge": "assertion",
     "BudgetExceededError": "exceptions",
     "ConfigError": "exceptions",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +45,14 @@ def assert_judged(
     reference: object = None,
     context: object = None,
     threshold: float | None = None,
-    model: str | Sequence[str] | None = None,
+    model: str | Sequence[str] | Callable[..., Any] | None = None,
     better_than: object = None,
     at_least_as_good_as: object = None,
     generated_by: str | None = None,
+    expected: object = None,
+    min_score: float | None = None,
+    pass_score: float | None = None,
+    expect: str = "pass",
     **judge_options: Any,
 ) -> Verdict:
     """Assert that a judge finds ``output`` meets ``rubric``.
@@ -58,22 +62,34 @@ def assert_judged(
             as JSON).
         rubric: A string, list of strings, ``Rubric``, ``Scale`` or rubric file.
         input: The prompt or user message that produced ``output``.
-        reference: A known good answer, for guidance.
+        reference: An example of a good answer, for guidance only.
         context: Source material the output must be faithful to.
-        threshold: Weighted share of optional criteria that must pass.
-        model: Judge model (or list of models: a jury) for this call.
+        threshold: Share of the optional criteria that must pass (on a
+            ``Scale``: the pass mark on its 0..1 normalised score).
+        model: Judge model, a list of models (a jury), or a Python callable
+            that takes the messages and returns the reply text.
         better_than: Baseline output that ``output`` must beat (pairwise).
         at_least_as_good_as: Baseline output that ``output`` must not lose to.
         generated_by: Model that wrote ``output``; warns on self-judging.
+        expected: The correct answer: ``output`` must agree with it on the
+            facts (ground truth, unlike ``reference``).
+        min_score: Pass mark on the verdict's 0..1 score: the weighted share of
+            all criteria (plain-string criteria then count as optional), or a
+            scale's normalised score.
+        pass_score: A scale's pass mark in its own units (e.g. 7 on 0..10).
+        expect: "fail" for a negative control: the test passes only when the
+            judge rejects ``output``.
         **judge_options: Per-call settings (``min_samples``, ``max_samples``,
-            ``min_confidence``, ``temperature``, ``inconclusive``, ...).
+            ``min_confidence``, ``temperature``, ``inconclusive``,
+            ``instructions``, ``examples``, ...).
 
     Returns:
-        The ``Verdict`` when it passes (or is inconclusive under ``warn``).
+        The ``Verdict`` when it is what the test expects (or inconclusive
+        under ``warn``).
 
     Raises:
-        JudgedAssertionError: The verdict is a fail (or inconclusive under
-            ``fail``).
+        JudgedAssertionError: The verdict is a fail (for a negative control: a
+            pass), or inconclusive under ``fail``.
         JudgeOutcomeError: The judge failed (``judge_error``); not a test failure.
     """
     __tracebackhide__ = True
@@ -81,6 +97,18 @@ def assert_judged(
     task = judge.task(output, rubric, input=input, reference=reference,
                       context=context, threshold=threshold, model=model,
                       better_than=better_than, at_least_as_good_as=at_least_as_good_as,
-                      generated_by=generated_by, **judge_options)
+                      generated_by=generated_by, expected=expected,
+                      min_score=min_score, pass_score=pass_score, expect=expect,
+                      **judge_options)
     verdict = judge.session.loop.run(judge.run(task))
     return settle(verdict, task.settings.inconclusive)
+
+
+def assert_rejected(output: object, rubric: object = None, **kwargs: Any) -> Verdict:
+    """A negative control: assert that the judge *rejects* ``output`` (a known
+    bad answer). Same as ``assert_judged(..., expect="fail")``: fails with the
+    judge's reasoning when the judge wrongly passes it."""
+    __tracebackhide__ = True
+    if "expect" in kwargs:
+        raise TypeError("assert_rejected always expects a fail; drop expect=")
+    return assert_judged(output, rubric, expect="fail", **kwargs)

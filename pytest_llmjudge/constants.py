@@ -47,4 +47,6 @@ PER_TEST_SETTINGS = (
     "max_output_chars",
     "max_tokens",
     "jury",
+    "instructions",
+    "examples",
 )

@@ -8,7 +8,6 @@ Everything a user may pass as a rubric (a string, a list of strings, a
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +16,20 @@ from pathlib import Path
 from typing import Any, Union
 
 from pytest_llmjudge.exceptions import RubricError
+from pytest_llmjudge.guidance import (
+    Example,
+    as_examples,
+    as_instructions,
+    check_examples,
+)
+from pytest_llmjudge.marks import (
+    NO_OPTIONAL,
+    check_pass_score,
+    check_threshold,
+    finite,
+    shown,
+    whole,
+)
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]{0,63}$")
 
@@ -50,7 +63,7 @@ class Criterion:
             )
         if isinstance(self.weight, bool) or not isinstance(self.weight, (int, float)):
             raise RubricError(f"criterion {self.name!r}: weight must be a number")
-        if not _finite(self.weight):
+        if not finite(self.weight):
             raise RubricError(f"criterion {self.name!r} has weight {self.weight!r}: "
                               "weights must be finite numbers > 0")
         if not self.weight > 0:
@@ -79,6 +92,11 @@ class Rubric:
     criteria: Sequence[Criterion]
     threshold: float | None = None
     name: str | None = None
+    min_score: float | None = None
+    instructions: str | None = None
+    examples: Sequence[Example] = ()
+    reference: str | None = None
+    expected: str | None = None
 
     def __post_init__(self) -> None:
         crits = tuple(self.criteria)
@@ -114,15 +132,27 @@ class Rubric:
                     f"the criterion {c.description!r} is given twice: drop the "
                     "repeat (a repeated criterion would count twice)")
             texts.add(text)
+        if self.threshold is not None and self.min_score is not None:
+            raise RubricError("give one pass mark, not threshold and min_score: "
+                              "threshold is the share of optional criteria, "
+                              "min_score the weighted share of all criteria")
         if self.threshold is not None:
             check_threshold(self.threshold)
+            if all(c.required for c in crits):
+                raise RubricError(NO_OPTIONAL.format(what="threshold"))
+        if self.min_score is not None:
+            check_threshold(self.min_score, "min_score")
+        _guidance(self)
 
     def canonical(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "kind": "criteria",
             "criteria": [c.canonical() for c in self.criteria],
             "threshold": self.threshold,
         }
+        if self.min_score is not None:
+            out["min_score"] = float(self.min_score)
+        return _with_guidance(self, out)
 
     def summary(self) -> str:
         if self.name:
@@ -134,85 +164,172 @@ class Rubric:
 
 @dataclass(frozen=True)
 class Scale:
-    """A scored scale (Prometheus style): levels 1..N described in words.
+    """A scored scale over any integer range (``0..10``, ``1..5``, ``0..3``).
+
+    Levels are described in words for some or all points; points between
+    described ones may be left undescribed. The pass mark is given once, in
+    the scale's own units (``pass_score=7``; ``pass_level`` is the same, kept
+    for older code) or normalised to 0..1 (``min_score=0.7``); or at the call.
 
     Args:
         criterion: What is being scored.
-        levels: Description of every level, keyed 1..N (N >= 2).
-        pass_level: The lowest level that passes.
+        levels: Descriptions keyed by score (at least one; the range defaults
+            to the lowest..highest key).
+        pass_level: The lowest passing score (same as ``pass_score``).
         name: Short identifier used in reports.
+        pass_score: The lowest passing score, in the scale's units.
+        min_score: The pass mark on the normalised score ``(s - low) / (high -
+            low)``.
+        low, high: The range, when the described levels do not span it.
+        instructions, examples, reference, expected: Defaults for calls that
+            use this rubric (see ``assert_judged``).
     """
 
     criterion: str
     levels: Mapping[int, str]
-    pass_level: int
+    pass_level: int | None = None
     name: str = "score"
+    pass_score: float | None = None
+    min_score: float | None = None
+    low: int | None = None
+    high: int | None = None
+    instructions: str | None = None
+    examples: Sequence[Example] = ()
+    reference: str | None = None
+    expected: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.criterion, str) or not self.criterion.strip():
             raise RubricError("a Scale needs a criterion: say what is being scored")
         try:
-            levels = {int(k): str(v) for k, v in dict(self.levels).items()}
+            levels = {whole(k): str(v) for k, v in dict(self.levels).items()}
         except (TypeError, ValueError, OverflowError) as exc:
             raise RubricError(
-                "Scale levels must map whole numbers 1..N to descriptions"
+                "Scale levels must map whole numbers (e.g. 0..10 or 1..5) to "
+                "descriptions"
             ) from exc
         object.__setattr__(self, "levels", dict(sorted(levels.items())))
-        keys = list(self.levels)
-        if len(keys) < 2 or keys != list(range(1, len(keys) + 1)):
-            raise RubricError(
-                f"Scale levels are {keys}: number them 1..N with N >= 2 and no gaps"
-            )
         if any(not v.strip() for v in self.levels.values()):
-            raise RubricError("every Scale level needs a description")
-        if isinstance(self.pass_level, bool) or not isinstance(self.pass_level, int) \
-                or not 1 <= self.pass_level <= len(
-            keys
-        ):
+            raise RubricError("every Scale level needs a description (or leave "
+                              "that score out of levels)")
+        keys = list(self.levels)
+        if not keys:
+            raise RubricError("a Scale needs levels: describe at least its lowest "
+                              "and highest score, e.g. {0: 'wrong', 10: 'perfect'}")
+        for attr in ("low", "high"):
+            v = getattr(self, attr)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+                raise RubricError(f"Scale {attr}={v!r} must be a whole number")
+        low = keys[0] if self.low is None else self.low
+        high = keys[-1] if self.high is None else self.high
+        if not low < high:
             raise RubricError(
-                f"pass_level {self.pass_level!r} is not one of the levels "
-                f"1..{len(keys)}"
-            )
+                f"Scale levels are {keys}: a scale needs at least two scores, e.g. "
+                "levels {1: ..., 5: ...} or low=0, high=10")
+        if high - low > 100:
+            raise RubricError(f"Scale range {low}..{high} is too wide: use at most "
+                              "101 points (e.g. 0..10 or 0..100)")
+        outside = [k for k in keys if not low <= k <= high]
+        if outside:
+            raise RubricError(f"Scale levels {outside} are outside the range "
+                              f"{low}..{high}")
+        object.__setattr__(self, "low", low)
+        object.__setattr__(self, "high", high)
+        marks = [n for n in ("pass_level", "pass_score", "min_score")
+                 if getattr(self, n) is not None]
+        if len(marks) > 1:
+            raise RubricError(f"give one pass mark, not {' and '.join(marks)}: "
+                              "pass_score= in the scale's units or min_score= on 0..1")
+        if self.pass_level is not None:
+            pl = self.pass_level
+            if isinstance(pl, bool) or not isinstance(pl, int) \
+                    or not low <= pl <= high:
+                raise RubricError(
+                    f"pass_level {self.pass_level!r} is not one of the levels "
+                    f"{low}..{high}")
+        if self.pass_score is not None:
+            check_pass_score(self.pass_score, low, high)
+        if self.min_score is not None:
+            check_threshold(self.min_score, "min_score")
+        _guidance(self)
 
     @property
     def top(self) -> int:
-        return len(self.levels)
+        """The highest score."""
+        assert self.high is not None
+        return self.high
+
+    @property
+    def bottom(self) -> int:
+        """The lowest score."""
+        assert self.low is not None
+        return self.low
+
+    def mark(self) -> float | None:
+        """The pass mark in the scale's units (None: left to the call)."""
+        if self.pass_score is not None:
+            return float(self.pass_score)
+        if self.pass_level is not None:
+            return float(self.pass_level)
+        if self.min_score is not None:
+            return self.bottom + float(self.min_score) * (self.top - self.bottom)
+        return None
+
+    def normalised(self, score: float) -> float:
+        """``score`` on 0..1."""
+        return (score - self.bottom) / (self.top - self.bottom)
 
     def canonical(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "kind": "scale",
             "criterion": self.criterion.strip(),
             "levels": {str(k): v.strip() for k, v in self.levels.items()},
             "pass_level": self.pass_level,
             "name": self.name,
         }
+        keys = list(self.levels)
+        if (self.low, self.high) != (keys[0], keys[-1]):
+            out["range"] = [self.low, self.high]
+        for k in ("pass_score", "min_score"):
+            if getattr(self, k) is not None:
+                out[k] = float(getattr(self, k))
+        return _with_guidance(self, out)
 
     def summary(self) -> str:
-        return (f"{self.criterion.strip()} (scale 1-{self.top}, "
-                f"pass >= {self.pass_level})")
+        mark = self.mark()
+        at = "" if mark is None else f", pass >= {shown(mark)}"
+        return f"{self.criterion.strip()} (scale {self.bottom}-{self.top}{at})"
 
 
 AnyRubric = Rubric | Scale
 RubricLike = Union[str, Sequence[str], Rubric, Scale, Criterion, "PathLike[str]"]
 
 
-def _finite(value: int | float) -> bool:
-    """A finite number (NaN and infinities compare oddly with every bound)."""
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int too large for a float
-        return False
+def _with_guidance(r: Rubric | Scale, out: dict[str, Any]) -> dict[str, Any]:
+    """``out`` with what the rubric tells the judge beyond its criteria (only
+    what is set: a rubric without any keeps its identity and cache keys)."""
+    if r.instructions:
+        out["instructions"] = r.instructions
+    if r.examples:
+        out["examples"] = [e.canonical() for e in r.examples]
+    for k in ("reference", "expected"):
+        if getattr(r, k) is not None:
+            out[k] = getattr(r, k)
+    return out
 
 
-def check_threshold(value: object) -> float:
-    """Return ``value`` as a threshold in [0, 1] or raise a ``RubricError``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RubricError(f"threshold must be a number in [0, 1], got {value!r}")
-    if not _finite(value):
-        raise RubricError(f"threshold must be a finite number in [0, 1], got {value!r}")
-    if not 0.0 <= float(value) <= 1.0:
-        raise RubricError(f"threshold must be in [0, 1], got {value!r}")
-    return float(value)
+def _guidance(r: Rubric | Scale) -> None:
+    """Validate a rubric's instructions, examples, reference and expected."""
+    object.__setattr__(r, "instructions", as_instructions(r.instructions))
+    exs = as_examples(r.examples) if not all(
+        isinstance(e, Example) for e in r.examples) else tuple(r.examples)
+    check_examples(exs, (r.bottom, r.top) if isinstance(r, Scale) else None)
+    object.__setattr__(r, "examples", exs)
+    for k in ("reference", "expected"):
+        v = getattr(r, k)
+        if v is not None and not isinstance(v, str):
+            raise RubricError(f"a rubric's {k} must be text (str)")
+
 
 
 def _slug(text: str, taken: set[str]) -> str:
@@ -300,27 +417,45 @@ def rubric_from_dict(data: object) -> AnyRubric:
     """Build a rubric from the plain-data form used in rubric files."""
     if not isinstance(data, Mapping):
         raise RubricError("top level must be a mapping with 'criteria' or 'scale'")
-    unknown = set(data) - {"name", "threshold", "criteria", "scale"}
+    unknown = set(data) - {"name", "threshold", "criteria", "scale", "min_score",
+                           *GUIDANCE_KEYS}
     if unknown:
         raise RubricError(f"unknown keys {sorted(unknown)}")
+    guide = {k: data[k] for k in GUIDANCE_KEYS if data.get(k) is not None}
+    if "examples" in guide:
+        guide["examples"] = as_examples(guide["examples"])
     if "scale" in data:
         s = data["scale"]
         if not isinstance(s, Mapping):
             raise RubricError("'scale' must be a mapping")
+        extra = set(s) - {"criterion", "levels", "pass_level", "pass_score",
+                          "min_score", "low", "high", "name"}
+        if extra:
+            raise RubricError(f"unknown scale keys {sorted(extra)}")
+        if "threshold" in data:
+            raise RubricError("a scale's pass mark is pass_score (its units) or "
+                              "min_score (0..1) under 'scale', not threshold")
+        marks = {k: s[k] for k in ("pass_level", "pass_score", "min_score")
+                 if s.get(k) is not None}
+        if data.get("min_score") is not None:
+            marks["min_score"] = data["min_score"]
         return Scale(
             criterion=s.get("criterion", ""),
             levels=s.get("levels", {}),
-            pass_level=s.get("pass_level", 0),
             name=str(data.get("name") or s.get("name") or "score"),
+            low=s.get("low"), high=s.get("high"), **marks, **guide,
         )
     raw = data.get("criteria")
     if not isinstance(raw, list):
         raise RubricError("'criteria' must be a list")
     crits: list[Criterion] = []
     taken: set[str] = set()
+    # Under min_score (a pass mark over all criteria, G-Eval style) a criterion
+    # counts toward the share unless it says required: true.
+    averaged = data.get("min_score") is not None
     for item in raw:
         if isinstance(item, str):
-            crits.append(Criterion(_slug(item, taken), item))
+            crits.append(Criterion(_slug(item, taken), item, required=not averaged))
         elif isinstance(item, Mapping):
             extra = set(item) - {"name", "description", "required", "weight"}
             if extra:
@@ -329,7 +464,7 @@ def rubric_from_dict(data: object) -> AnyRubric:
                 Criterion(
                     str(item.get("name", "")),
                     str(item.get("description", "")),
-                    required=bool(item.get("required", True)),
+                    required=bool(item.get("required", not averaged)),
                     weight=item.get("weight", 1.0),
                 )
             )
@@ -339,4 +474,9 @@ def rubric_from_dict(data: object) -> AnyRubric:
                 f"criterion entries must be strings or mappings: {item!r}")
     name = data.get("name")
     return Rubric(crits, threshold=data.get("threshold"),
-                  name=str(name) if name else None)
+                  name=str(name) if name else None, min_score=data.get("min_score"),
+                  **guide)
+
+
+#: Rubric-file keys that give the judge more than the criteria.
+GUIDANCE_KEYS = ("instructions", "examples", "reference", "expected")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import json
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -20,8 +21,10 @@ from typing import Any
 
 import pytest
 
+from pytest_llmjudge.callables import named
 from pytest_llmjudge.constants import ENV_PREFIX, INI_PREFIX, PER_TEST_SETTINGS
 from pytest_llmjudge.exceptions import ConfigError
+from pytest_llmjudge.guidance import Example, as_examples
 
 
 class CacheMode(str, Enum):
@@ -119,6 +122,26 @@ def _text(v: object) -> str | None:
     return s or None
 
 
+def _instructions(v: object) -> str | None:
+    if not isinstance(v, str):
+        raise ValueError("must be text (str): guidance for the judge")
+    return v.strip() or None
+
+
+def _examples(v: object) -> tuple[Example, ...]:
+    """Few-shot examples: a list of dicts (a marker), or that list as JSON text
+    (command line, ini, environment)."""
+    if isinstance(v, str):
+        try:
+            v = json.loads(v)
+        except ValueError as exc:
+            raise ValueError(f"is not a JSON list of examples: {exc}") from None
+    try:
+        return as_examples(v)
+    except ConfigError as exc:
+        raise ValueError(f"is not usable: {exc}") from None
+
+
 def _models(v: object) -> tuple[str, ...]:
     if isinstance(v, (list, tuple)):
         items = [str(x).strip() for x in v]
@@ -202,6 +225,11 @@ OPTIONS: tuple[Option, ...] = (
            "people", metavar="PATH"),
     Option("min_kappa", _num(-1.0, 1.0), None, "refuse judged tests whose rubric's "
            "calibrated Cohen's kappa is below this"),
+    Option("instructions", _instructions, None, "extra guidance for the judge "
+           "(e.g. 'vague wording is fine'), fenced like judged data",
+           metavar="TEXT"),
+    Option("examples", _examples, (), "few-shot examples for the judge, a JSON list "
+           "of {output, verdict|score, reasoning}", metavar="JSON"),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 
@@ -242,6 +270,8 @@ class Settings:
     canary: bool = False
     calibrate: str | None = None
     min_kappa: float | None = None
+    instructions: str | None = None
+    examples: tuple[Example, ...] = ()
     api_key: str | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -265,6 +295,8 @@ class Settings:
                 )
             if raw is None:
                 continue
+            if key in ("model", "jury"):
+                raw = named(raw)  # a Python callable as the judge
             if key == "model" and isinstance(raw, (list, tuple)):
                 key, raw = "jury", raw
             changes[key] = parse_value(key, raw, source)

@@ -22,11 +22,15 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-_FENCE = re.compile(r"<(input|context|reference|output|response_a|response_b)"
+_FENCE = re.compile(r"<(input|context|reference|output|response_a|response_b|"
+                    r"expected|instructions|example)"
                     r"-([0-9a-f]+)>"
                     r"\n(.*?)\n</\1-\2>", re.DOTALL)
 _CRIT = re.compile(r'^- "(.+?)": (.*)$', re.MULTILINE)
-_LEVEL = re.compile(r"^(\d+): (.*)$", re.MULTILINE)
+_LEVEL = re.compile(r"^(-?\d+): (.*)$", re.MULTILINE)
+#: Key of a scale reply's score distribution (served as log-probabilities).
+PROBS = "__score_probs__"
+_RANGE = re.compile(r"whole number from (-?\d+) to (-?\d+)")
 
 
 @dataclass
@@ -40,7 +44,10 @@ class JudgeRequest:
     options_flipped: bool = False  # "fail" offered before "pass"
     levels_descending: bool = False
     top: int = 0
+    low: int = 1
     reask: bool = False
+    #: Every fenced text in showing order (examples included), as (tag, text).
+    fences: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def output(self) -> str:
@@ -57,15 +64,18 @@ class JudgeRequest:
         msgs = body.get("messages") or []
         users = [str(m.get("content", "")) for m in msgs if m.get("role") == "user"]
         user = users[0] if users else ""
-        texts = {m.group(1): m.group(3) for m in _FENCE.finditer(user)}
-        req = cls("unknown", body, texts, reask=len(users) > 1)
+        fences = [(m.group(1), m.group(3)) for m in _FENCE.finditer(user)]
+        texts = dict(fences)
+        req = cls("unknown", body, texts, reask=len(users) > 1, fences=fences)
         if "<response_a-" in user:
             req.kind = "pairwise"
         elif "Score levels:" in user:
             req.kind = "scale"
             tail = user.split("Score levels:", 1)[1]
             levels = [int(m.group(1)) for m in _LEVEL.finditer(tail)]
-            req.top = max(levels) if levels else 0
+            span = _RANGE.search(tail)
+            req.low = int(span.group(1)) if span else min(levels, default=1)
+            req.top = int(span.group(2)) if span else max(levels, default=0)
             req.levels_descending = len(levels) > 1 and levels[0] > levels[-1]
         elif "Criteria (answer each one" in user:
             req.kind = "criteria"
@@ -106,6 +116,9 @@ class ScriptedJudge:
             returning True for pass; criteria with no rule pass.
         prefer: score a response for comparisons (higher wins; equal is a tie).
         levels: callable(output) -> level for scale rubrics (default: the top).
+        score_probs: callable(output) -> {score: probability} served as the
+            score token's top log-probabilities (G-Eval weighting); the reply's
+            score is the most likely one.
         accuracy: probability each answer is the true one (else flipped).
         position_bias: "first" answers whatever is shown first (the first
             option offered; response A) regardless of content.
@@ -127,7 +140,8 @@ class ScriptedJudge:
                  confidence: float | None = 0.95, latency: float = 0.0,
                  faults: list[Fault] | None = None, seed: int = 0,
                  verdict_logprob: float | None = None,
-                 raw_verdict_logprobs: tuple[float, float] | None = None):
+                 raw_verdict_logprobs: tuple[float, float] | None = None,
+                 score_probs: Callable[[str], dict[int, float]] | None = None):
         self.rules = rules or {}
         self.prefer = prefer or (lambda text: 0.0)
         self.levels = levels
@@ -138,6 +152,7 @@ class ScriptedJudge:
         self.faults = list(faults or [])
         self.verdict_logprob = verdict_logprob
         self.raw_verdict_logprobs = raw_verdict_logprobs
+        self.score_probs = score_probs
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
 
@@ -174,11 +189,17 @@ class ScriptedJudge:
             return {"criteria": items, **conf}
         if req.kind == "scale":
             level = self.levels(req.output) if self.levels else req.top
+            probs = None
+            if self.score_probs is not None:
+                probs = self.score_probs(req.output)
+                level = max(probs, key=lambda k: probs[k])
             if self.position_bias == "first":
-                level = req.top if req.levels_descending else 1
+                level = req.top if req.levels_descending else req.low
             elif not self._coin():
-                level = 1 if level > req.top // 2 else req.top
-            return {"reasoning": "scripted level", "score": level, **conf}
+                mid = (req.top + req.low) / 2
+                level = req.low if level > mid else req.top
+            extra = {} if probs is None else {PROBS: probs}  # not sent as JSON
+            return {"reasoning": "scripted level", "score": level, **conf, **extra}
         if req.kind == "pairwise":
             if self.position_bias == "first":
                 winner = "A"
@@ -255,9 +276,13 @@ class ScriptedJudgeServer:
                 if isinstance(reply, Fault):
                     self._fault(reply, model)
                     return
+                probs = None
+                if isinstance(reply, dict) and PROBS in reply:
+                    reply = dict(reply)
+                    probs = reply.pop(PROBS)
                 content = reply if isinstance(reply, str) else json.dumps(reply)
                 self._send(200, _completion(model, content, "stop",
-                                            _logprobs(content, server.policy)
+                                            _logprobs(content, server.policy, probs)
                                             if body.get("logprobs") else None))
 
             def _fault(self, f: Fault, model: str) -> None:
@@ -355,13 +380,29 @@ def _completion(model: str, content: str, finish: str,
     }
 
 
-def _logprobs(content: str, policy: object) -> dict[str, Any] | None:
+def _logprobs(content: str, policy: object,
+              probs: dict[int, float] | None = None) -> dict[str, Any] | None:
     """Token log-probs for the reply: verdict tokens carry pass/fail alternatives."""
+    import math
+
+    if probs:
+        out = []
+        tokens = re.findall(r'\w+|[^\w\s]|\s+', content)
+        for i, t in enumerate(tokens):
+            prev = "".join(tokens[max(0, i - 4):i])
+            if t.lstrip("-").isdigit() and '"score":' in prev:
+                tops = [{"token": str(k), "logprob": math.log(v)}
+                        for k, v in sorted(probs.items(), key=lambda kv: -kv[1])
+                        if v > 0][:20]
+                out.append({"token": t, "logprob": tops[0]["logprob"],
+                            "top_logprobs": tops})
+            else:
+                out.append({"token": t, "logprob": 0.0, "top_logprobs": []})
+        return {"content": out}
     p = getattr(policy, "verdict_logprob", None)
     raw = getattr(policy, "raw_verdict_logprobs", None)
     if p is None and raw is None:
         return None
-    import math
 
     if raw is not None:
         mine, theirs = float(raw[0]), float(raw[1])

@@ -38,6 +38,9 @@ class Vote(BaseModel):
         default_factory=dict, description="Per-criterion reasoning given by the judge."
     )
     level: int | None = Field(default=None, description="Scale level (scale rubrics).")
+    score_mean: float | None = Field(
+        default=None, description="Scales: the probability-weighted mean score from "
+        "the score token's log-probabilities (G-Eval), where the provider gave them.")
     winner: Winner | None = Field(
         default=None,
         description="Comparison winner in the caller's labels (A = first).",
@@ -111,7 +114,21 @@ class Verdict(BaseModel):
         description="Weighted share of passing criteria, or the scale level mapped to "
         "[0, 1] ((level - 1) / (N - 1)); for comparisons the share of votes for A.",
     )
-    level: float | None = Field(default=None, description="Mean scale level (scales).")
+    level: float | None = Field(default=None, description="Mean scale level (scales), "
+                                "in the scale's units.")
+    score_range: list[int] | None = Field(
+        default=None, description="Scales: the lowest and highest score.")
+    pass_score: float | None = Field(
+        default=None, description="Scales: the pass mark in the scale's units.")
+    pass_mark: float | None = Field(
+        default=None, description="The pass mark on ``score`` (0..1), for scales and "
+        "for criteria judged by min_score.")
+    score_basis: str | None = Field(
+        default=None, description="Scales: 'logprob-weighted' (the mean over the "
+        "score token's probabilities) or 'arg-max' (the score the judge wrote).")
+    expect: Literal["pass", "fail"] = Field(
+        default="pass", description="'fail' for a negative control: the judge must "
+        "reject the output, and a fail is what the test wants.")
     confidence: float = Field(ge=0.0, le=1.0)
     criteria: list[CriterionResult] = Field(default_factory=list)
     votes: list[Vote] = Field(default_factory=list)
@@ -131,6 +148,13 @@ class Verdict(BaseModel):
     key: str = Field(default="", description="Identity of the judged assertion.")
     jury: Jury | None = Field(default=None, description="Per-member decisions when "
                               "several judge models decided (a jury).")
+
+    @property
+    def met(self) -> bool:
+        """The verdict is what the test expects: a pass, or for a negative
+        control (``expect="fail"``) a fail."""
+        want = Outcome.FAIL if self.expect == "fail" else Outcome.PASS
+        return self.outcome is want
 
     @property
     def tokens(self) -> int:

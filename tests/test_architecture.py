@@ -21,7 +21,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("judging",),
     ("runtime",),
     ("storage",),
-    ("verdict", "rubric", "settings", "constants", "exceptions", "types", "text"),
+    ("verdict", "rubric", "settings", "constants", "exceptions", "types", "text",
+     "guidance", "marks", "callables"),
 ]
 HEAVY = ("litellm", "pydantic", "diskcache", "rich", "yaml")
 

@@ -114,7 +114,8 @@ class Judged:
         if not isinstance(r, Rubric) or set(ex.criteria) != names:
             return None
         threshold = self.task.threshold if self.task else 0.5
-        return decide.rule(r, threshold)(dict(ex.criteria))
+        share = self.task.min_score if self.task else r.min_score
+        return decide.rule(r, threshold, share)(dict(ex.criteria))
 
     @property
     def lean(self) -> bool | None:
@@ -124,7 +125,8 @@ class Judged:
             return None
         if v.outcome.value in ("pass", "fail"):
             return v.outcome.value == "pass"
-        return _lean(self.example.rubric, v, self.task.threshold if self.task else 0.5)
+        return _lean(self.example.rubric, v, self.task.threshold if self.task else 0.5,
+                     self.task.min_score if self.task else None)
 
     def criterion(self, name: str) -> str:
         if self.verdict is None or self.verdict.outcome.value == "judge_error":
@@ -135,14 +137,14 @@ class Judged:
         return "judge_error"
 
 
-def _lean(rubric: AnyRubric, v: Verdict, threshold: float) -> bool | None:
-
+def _lean(rubric: AnyRubric, v: Verdict, threshold: float,
+          min_score: float | None = None) -> bool | None:
     if not isinstance(rubric, Rubric):
         return v.criteria[0].passed if v.criteria else None
     decided = {c.name: c.passed for c in v.criteria}
     if set(decided) != {c.name for c in rubric.criteria}:
         return None
-    rule = decide.rule(rubric, threshold)
+    rule = decide.rule(rubric, threshold, min_score)
     ends = {rule({n: (fill if d is None else d) for n, d in decided.items()})
             for fill in (True, False)}
     return ends.pop() if len(ends) == 1 else None
@@ -162,10 +164,12 @@ def _member_outcomes(j: Judged) -> dict[str, str]:
         if not votes:
             out[m] = "judge_error"
         elif isinstance(task.rubric, Rubric):
-            d = decide.decide_criteria(task.rubric, votes, 0.9, task.threshold)
+            d = decide.decide_criteria(task.rubric, votes, 0.9, task.threshold,
+                                       task.min_score)
             out[m] = d.outcome
         else:
-            out[m] = decide.decide_scale(task.rubric, votes, 0.9).outcome
+            mark = task.pass_score if task.pass_score is not None else 0.0
+            out[m] = decide.decide_scale(task.rubric, votes, 0.9, mark).outcome
     return out
 
 
@@ -196,7 +200,9 @@ class Group:
 
 
 def _group(name: str, items: list[Judged]) -> Group:
-    g = Group(name, items[0].example.rubric, items, Agreement(), {}, {})
+    first = items[0]
+    rubric = first.task.guided_rubric() if first.task else first.example.rubric
+    g = Group(name, rubric, items, Agreement(), {}, {})
     shares: list[float] = []
     for j in items:
         human = j.human

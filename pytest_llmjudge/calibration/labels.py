@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
     from pytest_llmjudge.rubric import AnyRubric
 
-FIELDS = ("id", "output", "rubric", "input", "reference", "context", "label",
-          "criteria", "note")
+FIELDS = ("id", "output", "rubric", "input", "reference", "expected", "context",
+          "label", "criteria", "note")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class Example:
     output: Any
     input: Any = None
     reference: Any = None
+    expected: Any = None  # the correct answer (ground truth), unlike reference
     context: Any = None
     label: bool | None = None  # the people's overall verdict
     criteria: Mapping[str, bool] = field(default_factory=dict)
@@ -128,6 +129,7 @@ def _example(obj: object, where: str, index: int, base: Path, default: object,
     return Example(id=str(obj.get("id") or f"#{index}"), where=where, rubric=rubric,
                    rubric_name=name, output=obj["output"], input=obj.get("input"),
                    reference=obj.get("reference"), context=obj.get("context"),
+                   expected=obj.get("expected"),
                    label=label, criteria=criteria, note=str(obj.get("note") or ""))
 
 

@@ -109,7 +109,8 @@ def run(session: pytest.Session) -> CalibrationRun | None:
         judge = Judge(js, cal, NodeInfo(f"{NAME}::{shown}::{ex.id}", str(path)))
         try:
             task = judge.task(ex.output, ex.rubric, input=ex.input,
-                              reference=ex.reference, context=ex.context)
+                              reference=ex.reference, context=ex.context,
+                              expected=ex.expected)
         except ConfigError as exc:
             raise pytest.UsageError(f"pytest-llmjudge: {OPTION_PREFIX}calibrate: "
                                     f"{ex.where}: {exc}") from None

@@ -12,9 +12,10 @@ from pytest_llmjudge.constants import REPLAYED_MODEL
 from pytest_llmjudge.judging import decide
 from pytest_llmjudge.judging.sample import ModelResult, Usage
 from pytest_llmjudge.judging.task import Task
+from pytest_llmjudge.rubric import Scale
 from pytest_llmjudge.text import excerpt
 from pytest_llmjudge.types import Kind, PairMode
-from pytest_llmjudge.verdict import Jury, JuryMember, Outcome, Verdict
+from pytest_llmjudge.verdict import Jury, JuryMember, Outcome, Verdict, Vote
 
 
 def screened(task: Task, reason: str, ident: str) -> Verdict:
@@ -25,7 +26,23 @@ def screened(task: Task, reason: str, ident: str) -> Verdict:
         model=",".join(task.settings.models), excerpt=excerpt(task.output),
         error=None, warnings=[f"screened without a judge call: {reason}",
                               *task.warnings], key=ident, cached=True,
+        **pass_marks(task, []),
     )
+
+
+def pass_marks(task: Task, votes: list[Vote]) -> dict[str, Any]:
+    """What a verdict is held to: the scale's range and pass mark (in its
+    units and on 0..1), or the pass mark over all criteria; and whether the
+    test wants a pass or (a negative control) a fail."""
+    out: dict[str, Any] = {"expect": task.expect}
+    r = task.rubric
+    if isinstance(r, Scale) and task.pass_score is not None:
+        out.update(score_range=[r.bottom, r.top], pass_score=task.pass_score,
+                   pass_mark=round(r.normalised(task.pass_score), 6),
+                   score_basis=decide.score_basis(votes) if votes else None)
+    elif task.min_score is not None:
+        out["pass_mark"] = task.min_score
+    return out
 
 
 def combine(task: Task, results: list[ModelResult], ident: str,
@@ -43,6 +60,7 @@ def combine(task: Task, results: list[ModelResult], ident: str,
         "completion_tokens": usage.completion_tokens, "cost": usage.cost,
         "model": ",".join(shown_model(r) for r in results),
         "excerpt": excerpt(task.output), "key": ident,
+        **pass_marks(task, votes),
     }
     warnings = list(task.warnings)
     failed = [r for r in results if r.decision is None]

@@ -152,10 +152,18 @@ class Decision:
     pairs: int = 0
 
 
-def rule(rubric: Rubric, threshold: float) -> Callable[[dict[str, bool]], bool]:
+def rule(rubric: Rubric, threshold: float, min_score: float | None = None
+         ) -> Callable[[dict[str, bool]], bool]:
+    """Required criteria must pass; then either the weighted share of all
+    criteria reaches ``min_score`` or (without it) the weighted share of the
+    optional ones reaches ``threshold``."""
     def passes(d: dict[str, bool]) -> bool:
         if not all(d[c.name] for c in rubric.criteria if c.required):
             return False
+        if min_score is not None:
+            total = sum(c.weight for c in rubric.criteria)
+            got = sum(c.weight for c in rubric.criteria if d[c.name])
+            return got / total >= min_score - 1e-12
         opt = [c for c in rubric.criteria if not c.required]
         if not opt:
             return True
@@ -182,7 +190,7 @@ def _disagreement(name: str, votes: Sequence[Vote], signs: Sequence[bool]
 
 
 def decide_criteria(rubric: Rubric, votes: Sequence[Vote], a: float,
-                    threshold: float) -> Decision:
+                    threshold: float, min_score: float | None = None) -> Decision:
     good = [v for v in votes if v.error is None]
     results: dict[str, Evidence] = {}
     crs: list[CriterionResult] = []
@@ -197,7 +205,7 @@ def decide_criteria(rubric: Rubric, votes: Sequence[Vote], a: float,
         if (r := _disagreement(c.name, good, signs)) is not None:
             reasons.append(r)
         crs.append(_criterion_result(c, ev, good))
-    passes = rule(rubric, threshold)
+    passes = rule(rubric, threshold, min_score)
     decided = {n: e.decision for n, e in results.items()}
     undecided = [n for n, d in decided.items() if d is None]
     # An undecided criterion leaves the verdict inconclusive only if it matters.
@@ -239,12 +247,17 @@ def _criterion_result(c: Criterion, ev: Evidence, votes: Sequence[Vote]
     )
 
 
-def decide_scale(rubric: Scale, votes: Sequence[Vote], a: float) -> Decision:
+def decide_scale(rubric: Scale, votes: Sequence[Vote], a: float, mark: float
+                 ) -> Decision:
+    """Each vote's score (the probability-weighted mean where log-probabilities
+    came, else the score written) is a pass vote when it reaches ``mark``, the
+    pass mark in the scale's units."""
     good = [v for v in votes if v.error is None and v.level is not None]
-    signs = [int(v.level or 0) >= rubric.pass_level for v in good]
+    values = [_vote_score(v) for v in good]
+    signs = [x >= mark - 1e-9 for x in values]
     ev = evidence(signs, [_stated(v.stated_confidence) for v in good], a)
     levels = [int(v.level or 0) for v in good]
-    mean = sum(levels) / len(levels) if levels else None
+    mean = sum(values) / len(values) if values else None
     ag, pr = agreement_pairs(good, signs)
     reason = _disagreement(rubric.name, good, signs)
     if reason is None and levels and len(set(levels)) > 1:
@@ -253,14 +266,30 @@ def decide_scale(rubric: Scale, votes: Sequence[Vote], a: float) -> Decision:
     cr = CriterionResult(
         name=rubric.name, description=rubric.criterion, passed=side,
         pass_votes=ev.yes, fail_votes=ev.no, confidence=ev.confidence,
-        reasoning=next((v.reasoning.get("score", "") for v in good
-                        if (int(v.level or 0) >= rubric.pass_level)
-                        == (side is not False)), ""),
+        reasoning=next((v.reasoning.get("score", "") for v, s in zip(
+            good, signs, strict=True) if s == (side is not False)), ""),
     )
     outcome = "inconclusive" if side is None else ("pass" if side else "fail")
-    score = None if mean is None else (mean - 1) / (rubric.top - 1)
+    score = None if mean is None else rubric.normalised(mean)
     return Decision(outcome, ev.confidence, [cr], score, mean, flaky_reason=reason,
                     agree=ag, pairs=pr)
+
+
+def _vote_score(v: Vote) -> float:
+    m = v.score_mean
+    if isinstance(m, (int, float)) and math.isfinite(m):
+        return float(m)
+    return float(v.level or 0)
+
+
+def score_basis(votes: Sequence[Vote]) -> str:
+    """Which score a scale verdict used: the probability-weighted mean (every
+    answered vote had log-probabilities) or the written score."""
+    good = [v for v in votes if v.error is None and v.level is not None]
+    weighted = [v for v in good if v.score_mean is not None]
+    if good and len(weighted) == len(good):
+        return "logprob-weighted"
+    return "arg-max" if not weighted else "logprob-weighted where given, else arg-max"
 
 
 def decide_pairwise(votes: Sequence[Vote], a: float, mode: str) -> Decision:

@@ -39,7 +39,7 @@ def settle(verdict: Verdict, inconclusive: str) -> Verdict:
     __tracebackhide__ = True
 
 
-    if verdict.outcome is Outcome.PASS:
+    if verdict.met:  # a pass, or a negative control's fail
         return verdict
     message = format_verdict(verdict)
     if verdict.outcome is Outcome.JUDGE_ERROR:
@@ -80,8 +80,9 @@ def settle_expectations(pending: list[Expectation], error: BaseException | None 
     failed, errors, soft = [], [], []
     for e, v in done:
         action = e.task.settings.inconclusive
-        if v.outcome is Outcome.FAIL or (v.outcome is Outcome.INCONCLUSIVE
-                                         and action == "fail"):
+        decisive = v.outcome in (Outcome.PASS, Outcome.FAIL)
+        if (decisive and not v.met) or (v.outcome is Outcome.INCONCLUSIVE
+                                        and action == "fail"):
             failed.append((e, v))
         elif v.outcome is Outcome.JUDGE_ERROR:
             errors.append((e, v))

@@ -17,14 +17,28 @@ def headline(v: Verdict) -> str:
     if v.kind == "pairwise":
         what = f"winner {v.winner or 'undecided'}"
     elif v.kind == "scale":
-        what = f"level {v.level:.1f}" if v.level is not None else "no level"
+        what = f"score {v.level:.1f}" if v.level is not None else "no score"
+        if v.score_range and v.pass_score is not None:
+            what += (f" on {v.score_range[0]}..{v.score_range[1]}, pass mark "
+                     f"{_n(v.pass_score)}")
     elif v.criteria:
         ok = sum(1 for c in v.criteria if c.passed)
         what = f"{ok}/{len(v.criteria)} criteria passed"
     else:
         what = "no verdict" if v.outcome is Outcome.JUDGE_ERROR else "no judge call"
+    if v.kind == "criteria" and v.pass_mark is not None and v.score is not None:
+        what += f", score {v.score:.2f} against pass mark {v.pass_mark:.2f}"
     extra = ", flaky" if v.flaky else ""
-    return f"judged: {word} {what} (confidence {v.confidence:.2f}{extra})"
+    line = f"judged: {word} {what} (confidence {v.confidence:.2f}{extra})"
+    if v.expect == "fail":
+        line += (" - negative control: rejected as expected" if v.met else
+                 " - NEGATIVE CONTROL: the judge accepted an output it must reject"
+                 if v.outcome is Outcome.PASS else " - negative control")
+    return line
+
+
+def _n(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
 
 
 def format_verdict(v: Verdict) -> str:
@@ -35,6 +49,9 @@ def format_verdict(v: Verdict) -> str:
 
 def _format(v: Verdict) -> str:
     lines = [headline(v), f"  rubric: {v.rubric}"]
+    if v.kind == "scale" and v.score is not None and v.pass_mark is not None:
+        lines.append(f"  score: {v.level:.2f} ({v.score_basis or 'arg-max'}), "
+                     f"normalised {v.score:.2f} against pass mark {v.pass_mark:.2f}")
     if v.error:
         lines.append(f"  judge error: {clip(v.error, REASONING_SHOWN)}")
     for c in v.criteria:

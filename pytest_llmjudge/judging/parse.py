@@ -172,7 +172,7 @@ _SCALE_KEYS = frozenset({"reasoning", "score", "confidence"})
 _PAIR_KEYS = frozenset({"reasoning", "winner", "confidence"})
 
 
-def _scale(obj: dict[str, Any], top: int) -> Parsed | None:
+def _scale(obj: dict[str, Any], top: int, low: int = 1) -> Parsed | None:
     """The contract's ``{"reasoning", "score", "confidence"}`` and no other key:
     ``{"id": 1, "name": "Mike", "score": 5}`` is data, not a vote."""
     if "score" not in obj or not set(obj) <= _SCALE_KEYS:
@@ -184,7 +184,7 @@ def _scale(obj: dict[str, Any], top: int) -> Parsed | None:
     if isinstance(s, float) and math.isfinite(s) and s.is_integer():
         s = int(s)
     if why is None or isinstance(s, bool) or not isinstance(s, int) \
-            or not 1 <= s <= top:
+            or not low <= s <= top:
         return None
     return Parsed(reasoning={"score": why}, level=s,
                   confidence=_confidence(obj.get("confidence")))
@@ -224,7 +224,8 @@ def _loosened(earlier: Parsed, last: Parsed, kind: str) -> str:
 
 
 def parse_reply(
-    content: str, kind: str, *, names: tuple[str, ...] = (), top: int = 0
+    content: str, kind: str, *, names: tuple[str, ...] = (), top: int = 0,
+    low: int = 1,
 ) -> Parsed:
     """Parse ``content`` for a ``kind`` of rubric ('criteria', 'scale', 'pairwise')."""
     if not content or not content.strip():
@@ -234,13 +235,13 @@ def parse_reply(
         if kind == "criteria":
             return _criteria(obj, names)
         if kind == "scale":
-            return _scale(obj, top)
+            return _scale(obj, top, low)
         return _pairwise(obj)
 
     want = {
         "criteria": '{"criteria": [{"name", "reasoning", "verdict": pass|fail}], '
         f'"confidence"}} with every criterion of {list(names)}',
-        "scale": f'{{"reasoning", "score": 1..{top}, "confidence"}}',
+        "scale": f'{{"reasoning", "score": {low}..{top}, "confidence"}}',
         "pairwise": '{"reasoning", "winner": A|B|tie, "confidence"}',
     }[kind]
     try:
@@ -371,3 +372,54 @@ def _binary_prob(tok: object, yes: str, no: str) -> float | None:
     total = mass[yes] + mass[no]
     p = mass[yes] / total if total > 0 else None
     return p if p is not None and 0.0 <= p <= 1.0 else None
+
+
+def score_mean(logprobs: object, level: int, low: int, high: int) -> float | None:
+    """The probability-weighted mean score (G-Eval) from the score token's top
+    log-probabilities, or None when it cannot be read safely.
+
+    The score token is the one token after a ``"score":`` key that reads as
+    the parsed ``level`` exactly; its alternatives that read as whole numbers
+    in ``low..high`` are weighted by their probability. Anything absurd (a
+    log-probability above 0 or not finite), a second score token, or a split
+    number ("1" then "0" for 10) leaves it None: the arg-max is used instead.
+    """
+    content = _lp_content(logprobs)
+    found: float | None = None
+    seen = 0
+    text = ""
+    for tok in content:
+        t = tok.get("token") if type(tok) is dict else _get(tok, "token")
+        t = t if type(t) is str else str(t or "")
+        core = t.strip().strip('"')
+        if core and core.isdigit() and _after_key(text, "score"):
+            seen += 1
+            if core != str(level):
+                return None  # the number is split over tokens
+            found = _weighted(tok, low, high)
+        text += t
+    return found if seen == 1 else None
+
+
+def _after_key(text: str, key: str) -> bool:
+    tail = text[-40:].rstrip().rstrip('"').rstrip()
+    return tail.endswith((f'"{key}":', f"'{key}':"))
+
+
+def _weighted(tok: object, low: int, high: int) -> float | None:
+    mass: dict[int, float] = {}
+    tops = _get(tok, "top_logprobs") or []
+    entries = list(tops) if isinstance(tops, list) and tops else [tok]
+    for e in entries:
+        t = str(_get(e, "token") or "").strip().strip('"')
+        if not t.isdigit() or not low <= int(t) <= high:
+            continue
+        lp = _number(_get(e, "logprob"))
+        if lp is None or lp > 0.0:
+            return None
+        mass[int(t)] = mass.get(int(t), 0.0) + math.exp(lp)
+    total = sum(mass.values())
+    if total <= 0.0:
+        return None
+    mean = sum(k * p for k, p in mass.items()) / total
+    return mean if math.isfinite(mean) and low <= mean <= high else None

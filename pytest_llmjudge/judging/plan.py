@@ -32,9 +32,13 @@ def presentation(task: Task, index: int) -> Presentation:
     if task.kind is Kind.PAIRWISE:
         assert isinstance(task.rubric, Rubric)
         return pairwise(task.rubric, p, a=task.output, b=task.other or "",
-                        input=task.input, context=task.context)
+                        input=task.input, context=task.context,
+                        reference=task.reference, expected=task.expected,
+                        instructions=task.instructions, examples=task.examples)
     return present(task.rubric, p, output=task.output, input=task.input,
-                   reference=task.reference, context=task.context)
+                   reference=task.reference, context=task.context,
+                   expected=task.expected, instructions=task.instructions,
+                   examples=task.examples)
 
 
 def keys(task: Task, model: str, pres: Presentation, index: int) -> tuple[str, str]:
@@ -51,6 +55,10 @@ def keys(task: Task, model: str, pres: Presentation, index: int) -> tuple[str, s
         "kind": task.kind.value, "rubric": task.rubric.canonical(), **shown,
         "temperature": s.temperature, "presentation": pres.index, "sample": index,
     }
+    guide = task.guidance()  # only what is set: older keys stay as they were
+    if guide:
+        parts["guidance"] = {k: neutralise(v) if isinstance(v, str) else v
+                             for k, v in guide.items()}
     rparts = {**parts, "model": model} if s.jury else parts
     return (cache_key({**parts, "model": model, "api_base": s.api_base,
                        "response_format": s.response_format}), cache_key(rparts))

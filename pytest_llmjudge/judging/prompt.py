@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_llmjudge.constants import FORMAT_CHAIN as FORMAT_CHAIN
+from pytest_llmjudge.guidance import Example
 from pytest_llmjudge.rubric import AnyRubric, Criterion, Rubric, Scale
 
-FIELDS = ("input", "context", "reference", "output", "response_a", "response_b")
+FIELDS = ("input", "context", "reference", "output", "response_a", "response_b",
+          "expected", "instructions", "example")
 # What a fence could be faked with. Judged text is read the way a judge reads
 # it: each character Unicode-normalised (NFKD: full-width, math-alphanumeric,
 # enclosed and superscript letters become ASCII), tag characters (U+E0020-
@@ -191,6 +193,44 @@ def _shuffled(items: list[Any], index: int) -> list[Any]:
     return out
 
 
+REFERENCE_NOTE = ("The <reference> is an example of a good answer; use it only as "
+                  "guidance.")
+EXPECTED_NOTE = (
+    "The <expected> is the correct answer. The output must agree with it on the "
+    "facts: an output that contradicts it, or leaves out a fact it needs, does not "
+    "meet the criteria. Wording, length and style may differ.")
+
+
+def _notes(reference: str | None, expected: str | None) -> str:
+    notes = [n for n, v in ((REFERENCE_NOTE, reference), (EXPECTED_NOTE, expected))
+             if v is not None]
+    return "".join("\n" + n for n in notes)
+
+
+def _guide(nonce: str, index: int, instructions: str | None,
+           examples: tuple[Example, ...], *, scale: bool = False) -> str:
+    """The author's instructions and judged examples, fenced like data (they
+    are quoted text), in alternating order like everything else shown."""
+    out = []
+    if instructions:
+        out.append("Instructions from the test's author on applying the criteria "
+                   "(they cannot change the reply format):\n"
+                   + _fence("instructions", instructions, nonce))
+    if examples:
+        shown = _shuffled(list(examples), index)
+        blocks = []
+        for e in shown:
+            body = "" if e.input is None else f"input: {e.input}\n"
+            body += f"output: {e.output}\n"
+            body += (f"score: {e.score}" if scale else f"verdict: {e.verdict}")
+            if e.reasoning:
+                body += f"\nreasoning: {e.reasoning}"
+            blocks.append(_fence("example", body, nonce))
+        out.append("Examples already judged, to show how the criteria apply (they "
+                   "are not the text to judge):\n" + "\n\n".join(blocks))
+    return "".join(x + "\n\n" for x in out)
+
+
 def pointwise(
     rubric: Rubric,
     index: int,
@@ -199,6 +239,9 @@ def pointwise(
     input: str | None,
     reference: str | None,
     context: str | None,
+    expected: str | None = None,
+    instructions: str | None = None,
+    examples: tuple[Example, ...] = (),
 ) -> Presentation:
     """Presentation ``index``: odd ones reverse criteria, options and reference
     order."""
@@ -206,20 +249,13 @@ def pointwise(
     crits: list[Criterion] = _shuffled(list(rubric.criteria), index)
     flip = index % 2 == 1
     options = '"fail" or "pass"' if flip else '"pass" or "fail"'
-    ref_first = flip and reference is not None
-    fields: list[tuple[str, str | None]] = [("input", input), ("context", context)]
-    if ref_first:
-        fields += [("reference", reference), ("output", output)]
-    else:
-        fields += [("output", output), ("reference", reference)]
+    ref_first = flip and (reference is not None or expected is not None)
+    fields = _fields(input, context, output, reference, expected, ref_first)
     lines = "\n".join(f'- "{c.name}": {c.description.strip()}' for c in crits)
-    ref_note = (
-        "\nThe <reference> is an example of a good answer; use it only as guidance."
-        if reference is not None
-        else ""
-    )
     user = (
-        f"Judge the text in <output-{nonce}> against each criterion.{ref_note}\n\n"
+        f"Judge the text in <output-{nonce}> against each criterion."
+        f"{_notes(reference, expected)}\n\n"
+        f"{_guide(nonce, index, instructions, examples)}"
         f"{_data_block(fields, nonce)}\n\n"
         f"Criteria (answer each one, by its exact name, with {options}):\n{lines}\n\n"
         'Reply with JSON only: {"criteria": [{"name": <criterion name>, '
@@ -249,24 +285,27 @@ def scale(
     input: str | None,
     reference: str | None,
     context: str | None,
+    expected: str | None = None,
+    instructions: str | None = None,
+    examples: tuple[Example, ...] = (),
 ) -> Presentation:
     """Presentation ``index``: odd ones list the levels from the top down."""
     nonce = secrets.token_hex(6)
     flip = index % 2 == 1
     levels = sorted(rubric.levels.items(), reverse=flip)
-    ref_first = flip and reference is not None
-    fields: list[tuple[str, str | None]] = [("input", input), ("context", context)]
-    if ref_first:
-        fields += [("reference", reference), ("output", output)]
-    else:
-        fields += [("output", output), ("reference", reference)]
+    ref_first = flip and (reference is not None or expected is not None)
+    fields = _fields(input, context, output, reference, expected, ref_first)
     lines = "\n".join(f"{k}: {v.strip()}" for k, v in levels)
+    gaps = ("\nScores between the described levels are allowed."
+            if len(levels) < rubric.top - rubric.bottom + 1 else "")
     user = (
         f"Score the text in <output-{nonce}> on this criterion: "
-        f"{rubric.criterion.strip()}\n\n{_data_block(fields, nonce)}\n\n"
-        f"Score levels:\n{lines}\n\n"
-        'Reply with JSON only: {"reasoning": <why>, "score": <whole number from 1 to '
-        f'{rubric.top}>, "confidence": <number between 0 and 1>}}'
+        f"{rubric.criterion.strip()}{_notes(reference, expected)}\n\n"
+        f"{_guide(nonce, index, instructions, examples, scale=True)}"
+        f"{_data_block(fields, nonce)}\n\n"
+        f"Score levels:\n{lines}{gaps}\n\n"
+        'Reply with JSON only: {"reasoning": <why>, "score": <whole number from '
+        f'{rubric.bottom} to {rubric.top}>, "confidence": <number between 0 and 1>}}'
     )
     order = f"levels {'descending' if flip else 'ascending'}" + (
         "; reference first" if ref_first else ""
@@ -286,6 +325,10 @@ def pairwise(
     b: str,
     input: str | None,
     context: str | None,
+    reference: str | None = None,
+    expected: str | None = None,
+    instructions: str | None = None,
+    examples: tuple[Example, ...] = (),
 ) -> Presentation:
     """Presentation ``index``: odd ones show the caller's B first."""
     nonce = secrets.token_hex(6)
@@ -296,12 +339,16 @@ def pairwise(
     fields: list[tuple[str, str | None]] = [
         ("input", input),
         ("context", context),
+        ("reference", reference),
+        ("expected", expected),
         ("response_a", first),
         ("response_b", second),
     ]
     user = (
         f"Compare the two responses, <response_a-{nonce}> (A) and "
-        f"<response_b-{nonce}> (B), on these criteria:\n{lines}\n\n"
+        f"<response_b-{nonce}> (B), on these criteria:\n{lines}"
+        f"{_notes(reference, expected)}\n\n"
+        f"{_guide(nonce, index, instructions, examples)}"
         f"{_data_block(fields, nonce)}\n\n"
         "Which response meets the criteria better? Answer \"tie\" when neither is "
         'better. Reply with JSON only: {"reasoning": <why>, "winner": "A" | "B" | '
@@ -315,19 +362,33 @@ def pairwise(
     )
 
 
+def _fields(input: str | None, context: str | None, output: str,
+            reference: str | None, expected: str | None, ref_first: bool
+            ) -> list[tuple[str, str | None]]:
+    """Data fences in showing order: the reference (and expected answer) after
+    the output, or before it in the flipped presentations."""
+    fields: list[tuple[str, str | None]] = [("input", input), ("context", context)]
+    refs = [("reference", reference), ("expected", expected)]
+    if ref_first:
+        return fields + refs + [("output", output)]
+    return [*fields, ("output", output), *refs]
+
+
 def present(
     rubric: AnyRubric, index: int, *, output: str, input: str | None,
-    reference: str | None, context: str | None,
+    reference: str | None, context: str | None, expected: str | None = None,
+    instructions: str | None = None, examples: tuple[Example, ...] = (),
 ) -> Presentation:
+    kw: dict[str, Any] = {"output": output, "input": input, "reference": reference,
+                          "context": context, "expected": expected,
+                          "instructions": instructions, "examples": examples}
     if isinstance(rubric, Scale):
-        return scale(rubric, index, output=output, input=input, reference=reference,
-                     context=context)
-    return pointwise(rubric, index, output=output, input=input, reference=reference,
-                     context=context)
+        return scale(rubric, index, **kw)
+    return pointwise(rubric, index, **kw)
 
 
-def response_schema(kind: str, names: tuple[str, ...] = (), top: int = 0
-                    ) -> dict[str, Any]:
+def response_schema(kind: str, names: tuple[str, ...] = (), top: int = 0,
+                    low: int = 1) -> dict[str, Any]:
     """JSON schema of the reply contract, sent as ``response_format``."""
     conf = {"type": "number", "minimum": 0, "maximum": 1}
     if kind == "criteria":
@@ -346,7 +407,7 @@ def response_schema(kind: str, names: tuple[str, ...] = (), top: int = 0
         req = ["criteria", "confidence"]
     elif kind == "scale":
         props = {"reasoning": {"type": "string"},
-                 "score": {"type": "integer", "minimum": 1, "maximum": top},
+                 "score": {"type": "integer", "minimum": low, "maximum": top},
                  "confidence": conf}
         req = ["reasoning", "score", "confidence"]
     else:
@@ -365,12 +426,12 @@ def response_schema(kind: str, names: tuple[str, ...] = (), top: int = 0
     }
 
 
-def reply_format(name: str, kind: str, names: tuple[str, ...] = (), top: int = 0
-                 ) -> dict[str, Any] | None:
+def reply_format(name: str, kind: str, names: tuple[str, ...] = (), top: int = 0,
+                 low: int = 1) -> dict[str, Any] | None:
     """The ``response_format`` sent for a format name: the full schema, plain
     JSON mode, or nothing ("text": the prompt itself describes the JSON)."""
     if name == "json_schema":
-        return response_schema(kind, names, top)
+        return response_schema(kind, names, top, low)
     if name == "json_object":
         return {"type": "json_object"}
     return None

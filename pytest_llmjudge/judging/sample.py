@@ -24,7 +24,7 @@ from pytest_llmjudge.exceptions import (
     RecordError,
 )
 from pytest_llmjudge.judging import decide
-from pytest_llmjudge.judging.parse import logprob_pass, parse_reply
+from pytest_llmjudge.judging.parse import logprob_pass, parse_reply, score_mean
 from pytest_llmjudge.judging.plan import keys, low_and_most, presentation
 from pytest_llmjudge.judging.prompt import (
     BREVITY,
@@ -116,10 +116,12 @@ def decide_votes(task: Task, votes: list[Vote], a: float) -> decide.Decision:
     """The decision ``votes`` support, by the task's kind."""
     if task.kind is Kind.CRITERIA:
         assert isinstance(task.rubric, Rubric)
-        return decide.decide_criteria(task.rubric, votes, a, task.threshold)
+        return decide.decide_criteria(task.rubric, votes, a, task.threshold,
+                                      task.min_score)
     if task.kind is Kind.SCALE:
         assert isinstance(task.rubric, Scale)
-        return decide.decide_scale(task.rubric, votes, a)
+        assert task.pass_score is not None
+        return decide.decide_scale(task.rubric, votes, a, task.pass_score)
     assert task.mode is not None
     return decide.decide_pairwise(votes, a, task.mode.value)
 
@@ -230,7 +232,7 @@ class Sampler:
         """Ask the judge. A reply off the contract is re-asked once, and one cut
         at the token limit is re-asked once for brevity; then the vote fails."""
         names = pres.shown
-        top = task.rubric.top if isinstance(task.rubric, Scale) else 0
+        top, low = _range(task)
         check_model(model)  # a misspelt model raises ConfigError at the caller
         budget = max_tokens(task)
         messages = list(pres.messages)
@@ -244,8 +246,8 @@ class Sampler:
                 usage.calls += 1
 
             for attempt in range(2):
-                reply = await self._ask(task, model, messages, index, names, top,
-                                        budget, before_request)
+                reply = await self._ask(task, model, messages, index, names,
+                                        (low, top), budget, before_request)
                 usage.add(reply)
                 self.session.spend(reply)
                 if reply.finish_reason == "length":
@@ -258,7 +260,8 @@ class Sampler:
                     follow = BREVITY
                 else:
                     try:
-                        parse_reply(reply.content, task.kind, names=names, top=top)
+                        parse_reply(reply.content, task.kind, names=names, top=top,
+                                    low=low)
                         return reply
                     except JudgeParseError:
                         if attempt == 1:
@@ -270,7 +273,8 @@ class Sampler:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _ask(self, task: Task, model: str, messages: list[dict[str, str]],
-                   index: int, names: tuple[str, ...], top: int, budget: int,
+                   index: int, names: tuple[str, ...], scores: tuple[int, int],
+                   budget: int,
                    before_request: Callable[[], Awaitable[None]]) -> Reply:
         """One request, stepping down the reply formats the endpoint refuses."""
         s = task.settings
@@ -280,7 +284,8 @@ class Sampler:
                 return await complete(
                     model=model, api_base=s.api_base, api_key=s.api_key,
                     messages=messages,
-                    response_format=reply_format(name, task.kind, names, top),
+                    response_format=reply_format(name, task.kind, names, scores[1],
+                                                 scores[0]),
                     temperature=s.temperature, seed=index if index >= 2 else None,
                     timeout=s.timeout, retries=s.retries, logprobs=s.logprobs,
                     max_tokens=budget, before_attempt=before_request)
@@ -303,8 +308,8 @@ def max_tokens(task: Task) -> int:
 def to_vote(task: Task, pres: Presentation, r: Reply, base: dict[str, Any], *,
             cached: bool) -> Vote:
     """Read a reply as a vote (raises ``JudgeParseError`` off the contract)."""
-    top = task.rubric.top if isinstance(task.rubric, Scale) else 0
-    parsed = parse_reply(r.content, task.kind, names=pres.shown, top=top)
+    top, low = _range(task)
+    parsed = parse_reply(r.content, task.kind, names=pres.shown, top=top, low=low)
     extra: dict[str, Any] = {}
     if task.kind is Kind.CRITERIA:
         order = reply_order(r.content, pres.shown)
@@ -312,6 +317,8 @@ def to_vote(task: Task, pres: Presentation, r: Reply, base: dict[str, Any], *,
         extra["logprob_pass"] = logprob_pass(r.logprobs, tuple(order))
     elif task.kind is Kind.SCALE:
         extra["level"] = parsed.level
+        if parsed.level is not None:
+            extra["score_mean"] = score_mean(r.logprobs, parsed.level, low, top)
     else:
         w = parsed.winner
         if pres.swapped and w in ("A", "B"):
@@ -320,6 +327,13 @@ def to_vote(task: Task, pres: Presentation, r: Reply, base: dict[str, Any], *,
     return Vote(**base, **extra, reasoning=parsed.reasoning,
                 stated_confidence=parsed.confidence, cached=cached,
                 tokens=r.prompt_tokens + r.completion_tokens)
+
+
+def _range(task: Task) -> tuple[int, int]:
+    """(highest, lowest) score of a scale task; (0, 1) otherwise."""
+    if isinstance(task.rubric, Scale):
+        return task.rubric.top, task.rubric.bottom
+    return 0, 1
 
 
 def reply_order(content: str, shown: tuple[str, ...]) -> list[str]:

@@ -235,7 +235,7 @@ def vouch(session: JudgeSession, node: NodeInfo | None, task: Task, ident: str
     if s.min_kappa is None or task.kind is Kind.PAIRWISE:
         return
     who = judge_id(s)
-    st = status(session, who, task.rubric)
+    st = status(session, who, task.guided_rubric())
     refusal = st.refusal(who, s.min_kappa)
     if refusal is None:
         return

@@ -74,13 +74,18 @@ def compare_baseline(base: list[dict[str, Any]], now: list[dict[str, Any]]
             diff["new"].append(row)
             continue
         was, is_ = old["outcome"], cur["outcome"]
+        # What the test wants: a pass, or for a negative control a fail. A
+        # negative control the judge starts to pass is a regression.
+        good = "fail" if cur.get("expect") == "fail" else "pass"
+        bad = "pass" if good == "fail" else "fail"
+        row["expect"] = good
         if is_ in ("inconclusive", "judge_error") and was != is_:
             diff["became_inconclusive"].append(row)
+        elif was == good and is_ == bad:
+            diff["regressions"].append(row)
         elif cur.get("flaky") and not old.get("flaky"):
             diff["became_flaky"].append(row)
-        elif was == "pass" and is_ == "fail":
-            diff["regressions"].append(row)
-        elif was in ("fail", "inconclusive") and is_ == "pass":
+        elif was in (bad, "inconclusive") and is_ == good:
             diff["improvements"].append(row)
     diff["missing"] = [{"nodeid": s[0], "rubric": s[1], "was": r["outcome"]}
                        for s, r in b.items() if s not in n]
@@ -108,23 +113,27 @@ def load_baseline(path: Path, notes: list[str] | None = None
 
 
 def markdown(state: RunState) -> str:
-    from pytest_llmjudge.reporting.summary import OUTCOMES, JudgeReport
+    from pytest_llmjudge.reporting.summary import OUTCOMES, JudgeReport, met
 
     rep = JudgeReport(state)
     d = rep.data()
     lines = ["## LLM judge summary", "", rep.headline(d) + ".", "",
              "| outcome | count |", "|---|---:|"]
     lines += [f"| {o.replace('_', ' ')} | {d['outcomes'][o]} |" for o in OUTCOMES]
-    bad = [r for r in state.records if r["outcome"] != "pass"]
+    bad = [r for r in state.records if not met(r)]
     if bad:
         lines += ["", "### Not passing", "", "| test | outcome | confidence | why |",
                   "|---|---|---:|---|"]
         for r in bad:
+            neg = r.get("expect") == "fail"
             why = r.get("error") or r.get("flaky_reason") or "; ".join(
                 f"{c['name']}: {c.get('reasoning', '')}" for c in r.get("criteria", [])
-                if c.get("passed") is not True)
+                if (c.get("passed") is not True) != neg)
+            if neg and r["outcome"] == "pass":
+                why = f"negative control passed (the judge should reject it). {why}"
             lines.append(f"| `{r['nodeid']}` | {r['outcome']} | {r['confidence']:.2f} "
                          f"| {_cell(why)} |")
+    lines += _criteria_table(state.records)
     if d["flaky"]:
         lines += ["", "### Flaky verdicts", ""]
         lines += [f"- `{f['nodeid']}`: {_cell(f['reason'])}" for f in d["flaky"]]
@@ -145,6 +154,32 @@ def markdown(state: RunState) -> str:
         lines += ["", f"**{state.gate}**"]
     lines += ["", rep.usage_line(d), ""]
     return "\n".join(lines)
+
+
+#: Rows of the per-criterion table at most (a big suite links the JSON report).
+CRITERIA_ROWS = 200
+
+
+def _criteria_table(records: list[dict[str, Any]]) -> list[str]:
+    """Every verdict's criteria: name, result, votes, confidence, score."""
+    rows = []
+    for r in sorted(records, key=lambda r: (r.get("nodeid", ""), r.get("seq", 0))):
+        for c in r.get("criteria") or []:
+            mark = {True: "pass", False: "fail", None: "undecided"}[c.get("passed")]
+            score = (f"{r['level']:.2f}" if r.get("kind") == "scale"
+                     and r.get("level") is not None else "")
+            rows.append(f"| `{r['nodeid']}` | {_cell(r.get('rubric'))} | "
+                        f"{_cell(c.get('name'))} | {mark} | {c.get('pass_votes', 0)}/"
+                        f"{c.get('fail_votes', 0)} | {c.get('confidence', 0):.2f} | "
+                        f"{score} |")
+    if not rows:
+        return []
+    out = ["", "### Criteria", "", "| test | rubric | criterion | result | votes "
+           "pass/fail | confidence | score |", "|---|---|---|---|---|---:|---:|"]
+    out += rows[:CRITERIA_ROWS]
+    if len(rows) > CRITERIA_ROWS:
+        out.append(f"\n{len(rows) - CRITERIA_ROWS} more rows in the JSON report.")
+    return out
 
 
 def _cell(text: object) -> str:

@@ -80,10 +80,27 @@ def attach(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[N
     # way out, so no second pass here.
     report.llmjudge = recs  # type: ignore[attr-defined]
     for r in recs:
-        item.user_properties.append(("llmjudge_outcome", r["outcome"]))
-        if r.get("score") is not None:
-            item.user_properties.append(("llmjudge_score", f"{r['score']:.3f}"))
-        item.user_properties.append(("llmjudge_confidence", f"{r['confidence']:.3f}"))
+        junit_properties(item.user_properties, r)
+
+
+def junit_properties(props: list[tuple[str, object]], r: dict[str, Any]) -> None:
+    """A verdict as JUnit properties: the rubric name first, so that a test with
+    several verdicts reads as groups; then outcome, score, confidence and one
+    property per criterion."""
+    props.append(("llmjudge_rubric", r.get("rubric", "")))
+    props.append(("llmjudge_outcome", r["outcome"]))
+    if r.get("expect") == "fail":
+        props.append(("llmjudge_expect", "fail (negative control)"))
+    if r.get("score") is not None:
+        props.append(("llmjudge_score", f"{r['score']:.3f}"))
+    if r.get("pass_mark") is not None:
+        props.append(("llmjudge_pass_mark", f"{r['pass_mark']:.3f}"))
+    props.append(("llmjudge_confidence", f"{r['confidence']:.3f}"))
+    for c in r.get("criteria") or []:
+        mark = {True: "pass", False: "fail", None: "undecided"}[c.get("passed")]
+        props.append(("llmjudge_criterion", f"{c.get('name')}: {mark}, votes "
+                      f"{c.get('pass_votes', 0)} pass / {c.get('fail_votes', 0)} "
+                      f"fail, confidence {c.get('confidence', 0):.2f}"))
 
 
 def teststatus(report: pytest.TestReport) -> tuple[str, str, Any] | None:

@@ -20,6 +20,17 @@ if TYPE_CHECKING:
     from pytest_llmjudge.reporting.state import RunState
 
 OUTCOMES = tuple(o.value for o in Outcome)
+
+
+def negative(r: dict[str, Any]) -> bool:
+    """A negative control's record: the test wants the judge to reject it."""
+    return r.get("expect") == "fail"
+
+
+def met(r: dict[str, Any]) -> bool:
+    """The record's verdict is what its test wants (pass, or for a negative
+    control, fail)."""
+    return r.get("outcome") == ("fail" if negative(r) else "pass")
 BINS = ((0.0, 0.5), (0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.0001))
 
 
@@ -59,10 +70,16 @@ class JudgeReport:
                               "reason": r.get("flaky_reason") or ""}
                              for r in recs if r.get("flaky")),
                             key=lambda x: (x["nodeid"], x["rubric"], x["reason"])),
+            # Negative controls apart: "12 pass, 3 rejected as expected".
+            "negative_controls": {
+                "rejected": sum(1 for r in recs if negative(r) and met(r)),
+                "passed": sum(1 for r in recs if negative(r)
+                              and r["outcome"] == "pass"),
+                "total": sum(1 for r in recs if negative(r))},
             "lowest_passes": sorted(
                 ({"nodeid": r["nodeid"], "rubric": r["rubric"],
                   "confidence": r["confidence"]} for r in recs
-                 if r["outcome"] == "pass"),
+                 if r["outcome"] == "pass" and not negative(r)),
                 key=lambda x: (x["confidence"], x["nodeid"], x["rubric"]))[:5],
             "calls": int(c["calls"]),
             "cache_hits": int(c["cache_hits"]),
@@ -72,9 +89,27 @@ class JudgeReport:
             "peak_in_flight": self.state.peak_in_flight,
         }
 
+    @staticmethod
+    def parts(d: dict[str, Any]) -> list[tuple[str, str]]:
+        """(text, outcome style) of the headline's counts: negative controls
+        counted apart from the passes and fails they are not."""
+        neg = d.get("negative_controls") or {"rejected": 0, "passed": 0}
+        counts = dict(d["outcomes"])
+        counts["pass"] -= neg["passed"]
+        counts["fail"] -= neg["rejected"]
+        out = []
+        for o in OUTCOMES:
+            if counts[o]:
+                out.append((f"{counts[o]} {o.replace('_', ' ')}", o))
+            if o == "pass" and neg["rejected"]:
+                out.append((f"{neg['rejected']} rejected as expected", "pass"))
+            if o == "fail" and neg["passed"]:
+                out.append((f"{plural(neg['passed'], 'negative control')} "
+                            "passed (should fail)", "fail"))
+        return out
+
     def headline(self, d: dict[str, Any]) -> str:
-        parts = [f"{d['outcomes'][o]} {o.replace('_', ' ')}" for o in OUTCOMES
-                 if d["outcomes"][o]]
+        parts = [t for t, _ in self.parts(d)]
         flaky = f", {len(d['flaky'])} flaky" if d["flaky"] else ""
         return (f"{plural(d['judged'], 'judged expectation')}: "
                 f"{', '.join(parts) or 'none'}{flaky}")
@@ -116,13 +151,10 @@ class JudgeReport:
         style = {"pass": "green", "fail": "red", "inconclusive": "yellow",
                  "judge_error": "red bold"}
         line = Text(f"{plural(d['judged'], 'judged expectation')}: ")
-        first = True
-        for o in OUTCOMES:
-            if d["outcomes"][o]:
-                if not first:
-                    line.append(", ")
-                line.append(f"{d['outcomes'][o]} {o.replace('_', ' ')}", style=style[o])
-                first = False
+        for i, (text, o) in enumerate(self.parts(d)):
+            if i:
+                line.append(", ")
+            line.append(text, style=style[o])
         if d["flaky"]:
             line.append(f", {len(d['flaky'])} flaky", style="yellow")
         console.print(line)

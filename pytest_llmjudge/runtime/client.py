@@ -11,6 +11,8 @@ retries are switched off so that a call count means what it says.
 from __future__ import annotations
 
 import asyncio
+import inspect
+import json
 import os
 import sys
 import threading
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from pytest_llmjudge.callables import PREFIX, lookup
 from pytest_llmjudge.exceptions import ConfigError, JudgeCallError
 from pytest_llmjudge.runtime.faults import (
     FORMAT_REFUSED,
@@ -122,6 +125,12 @@ def check_model(model: str) -> None:
     """
     if model in _KNOWN_MODELS:
         return
+    if model.startswith(PREFIX):
+        if lookup(model) is None:  # a name copied from a report, not a function
+            raise ConfigError(
+                f"judge model {model!r} names a Python callable that is not "
+                "registered in this process: pass the function itself as model=")
+        return
     try:
         litellm().get_llm_provider(model)
     except Exception:
@@ -219,6 +228,45 @@ async def complete(
         f"{redact(last.detail, api_key)}",
         cause=last.cause, retries=retries,
     )
+
+
+async def _call_callable(fn: Callable[..., Any], model: str,
+                         messages: list[dict[str, str]], timeout: float,
+                         before_attempt: Callable[[], Awaitable[None]] | None
+                         ) -> Reply:
+    """One call of a callable judge (one judge call; never retried: the same
+    code given the same messages is not expected to answer otherwise)."""
+    if before_attempt is not None:
+        await before_attempt()
+    shown = [dict(m) for m in messages]  # the callable cannot edit our prompt
+    try:
+        if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+                vars(type(fn)).get("__call__")):
+            got = await asyncio.wait_for(fn(shown), timeout)
+        else:
+            got = await asyncio.wait_for(asyncio.to_thread(fn, shown), timeout)
+            if inspect.isawaitable(got):
+                got = await asyncio.wait_for(got, timeout)
+    except asyncio.CancelledError:
+        raise
+    except (asyncio.TimeoutError, TimeoutError):
+        raise JudgeCallError(
+            f"judge call failed: timeout: the callable judge {model} did not answer "
+            f"within {timeout:g} s", cause="timeout", retries=0) from None
+    except Exception as exc:
+        raise JudgeCallError(
+            f"judge call failed: the callable judge raised {type(exc).__name__}: "
+            f"{redact(str(exc))[:500]}", cause="callable judge raised",
+            retries=0) from None
+    if isinstance(got, dict):
+        got = json.dumps(got)
+    if not isinstance(got, str):
+        raise JudgeCallError(
+            f"judge call failed: the callable judge returned {type(got).__name__}, "
+            "not the reply text (a str of JSON in the reply contract)",
+            cause="callable judge reply", retries=0)
+    return Reply(content=got, finish_reason="stop", prompt_tokens=0,
+                 completion_tokens=0, cost=None, logprobs=None, model=model)
 
 
 def redact(text: str, secret: str | None = None) -> str:
