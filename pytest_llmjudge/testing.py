@@ -389,7 +389,7 @@ def _logprobs(content: str, policy: object,
         out = []
         tokens = re.findall(r'\w+|[^\w\s]|\s+', content)
         for i, t in enumerate(tokens):
-            prev = "".join(tokens[max(0, i - 4):i])
+            prev = "".join(tokens[max(0, i - 5):i])
             if t.lstrip("-").isdigit() and '"score":' in prev:
                 tops = [{"token": str(k), "logprob": math.log(v)}
                         for k, v in sorted(probs.items(), key=lambda kv: -kv[1])

@@ -22,7 +22,7 @@ def screened(task: Task, reason: str, ident: str) -> Verdict:
     """A fail decided without a judge call (a degenerate output)."""
     return Verdict(
         outcome=Outcome.FAIL, passed=False, kind=task.kind.value,
-        rubric=task.rubric.summary(), confidence=1.0, score=0.0,
+        rubric=task.summary(), confidence=1.0, score=0.0,
         model=",".join(task.settings.models), excerpt=excerpt(task.output),
         error=None, warnings=[f"screened without a judge call: {reason}",
                               *task.warnings], key=ident, cached=True,
@@ -53,7 +53,7 @@ def combine(task: Task, results: list[ModelResult], ident: str,
     for r in results:
         usage.merge(r.usage)
     common: dict[str, Any] = {
-        "kind": task.kind.value, "rubric": task.rubric.summary(), "votes": votes,
+        "kind": task.kind.value, "rubric": task.summary(), "votes": votes,
         "calls": usage.calls, "cache_hits": sum(1 for v in votes if v.cached),
         "cached": usage.calls == 0 and not any(v.error for v in votes),
         "prompt_tokens": usage.prompt_tokens,

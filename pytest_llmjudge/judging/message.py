@@ -49,7 +49,8 @@ def format_verdict(v: Verdict) -> str:
 
 def _format(v: Verdict) -> str:
     lines = [headline(v), f"  rubric: {v.rubric}"]
-    if v.kind == "scale" and v.score is not None and v.pass_mark is not None:
+    if v.kind == "scale" and v.level is not None and v.score is not None \
+            and v.pass_mark is not None:
         lines.append(f"  score: {v.level:.2f} ({v.score_basis or 'arg-max'}), "
                      f"normalised {v.score:.2f} against pass mark {v.pass_mark:.2f}")
     if v.error:

@@ -159,6 +159,13 @@ class Task:
             out["examples"] = [e.canonical() for e in self.examples]
         return out
 
+    def summary(self) -> str:
+        """The rubric in a few words, with the pass mark this call holds it to."""
+        r = self.rubric
+        if isinstance(r, Scale) and r.mark() is None and self.pass_score is not None:
+            return dataclasses.replace(r, pass_score=self.pass_score).summary()
+        return r.summary()
+
     def guided_rubric(self) -> AnyRubric:
         """The rubric with the instructions and examples this call gives the
         judge: its identity for calibration (a different example set is a

@@ -168,6 +168,9 @@ async def complete(
     response_format, json_schema or a grammar) is a capability answer, not a
     fault: it is raised at once with cause ``FORMAT_REFUSED``, never retried.
     """
+    fn = lookup(model)
+    if fn is not None:  # a Python callable as the judge: no litellm at all
+        return await _call_callable(fn, model, messages, timeout, before_attempt)
     lm = litellm()
     kwargs: dict[str, Any] = {
         "model": model,
