@@ -100,6 +100,21 @@ def covers_main_point(output: str) -> bool:
     return not main or len(main & _words(output)) >= 0.6 * len(main)
 
 
+def agrees_with_expected(output: str) -> bool:
+    """Ground truth: every number the expected answer states is in the output."""
+    expected = _req().texts.get("expected", "")
+    return all(n in output for n in NUMBER.findall(expected))
+
+
+def resolves_level(output: str) -> int:
+    """0..10: steps (7), plus timing and a next step (10); a topic only (4)."""
+    steps = len(re.findall(r"^\d+\.", output, re.M))
+    if not steps:
+        return 4 if answers_question(output) else 0
+    timing = bool(re.search(r"\d+(-\d+)? (business )?days", output))
+    return 10 if timing and NEXT_STEP.search(output) else 7
+
+
 def priority(output: str) -> bool:
     try:
         return json.loads(output).get("priority") == "high"
@@ -128,7 +143,15 @@ RULES = {
                                           out, re.I)),
     "timeline": lambda out: bool(re.search(r"\d+(-\d+)? (business )?days", out)),
     "priority": priority,
+    "agrees_with_expected": agrees_with_expected,
 }
+
+
+def scale_level(output: str) -> int:
+    """The level for whichever scale the request scores."""
+    if "resolves the customer's question" in _req().user:
+        return resolves_level(output)
+    return conciseness_level(output)
 
 
 def conciseness_level(output: str) -> int:
@@ -193,7 +216,7 @@ def main(argv: list[str]) -> int:
     records = sorted((HERE / "tests").glob("**/llmjudge_records/*.json"))
     for path in records:  # "all" re-records; stale entries must not linger
         path.unlink()
-    policy = ExampleJudge(prefer=preference, levels=conciseness_level,
+    policy = ExampleJudge(prefer=preference, levels=scale_level,
                           confidence=0.95)
     with ScriptedJudgeServer(policy) as server, \
             tempfile.TemporaryDirectory(prefix="llmjudge-record-") as tmp:
