@@ -598,3 +598,116 @@ def test_expected():
     doc = json.loads((pytester.path / "r.json").read_text())
     scale = [v for v in doc["verdicts"] if v["nodeid"].endswith("test_scale")]
     assert scale[0]["pass_score"] == 7 and scale[0]["score_range"] == [0, 10]
+
+
+# ------------------------------------------------------------ units: mistakes
+@pytest.mark.parametrize("make, message", [
+    (lambda: _scale(pass_score=float("nan")), "pass_score must be a finite number"),
+    (lambda: _scale(pass_score=float("inf")), "pass_score must be a finite number"),
+    (lambda: _scale(min_score=float("nan")), "min_score must be a finite number"),
+    (lambda: _scale(pass_score=True), "pass_score must be a finite number"),
+    (lambda: _scale(low=0.5), "low=0.5 must be a whole number"),
+    (lambda: _scale(low=5, high=5), "needs at least two scores"),
+    (lambda: _scale(pass_level=3, min_score=0.5), "give one pass mark"),
+    (lambda: _scale(examples=[{"output": "x", "verdict": "pass"}]),
+     "gives no 'score' but the rubric is a scale 0..10"),
+    (lambda: _scale(examples=[{"output": "x", "score": 11}]),
+     "score 11 is outside the scale 0..10"),
+])
+def test_scale_mistakes(make: object, message: str) -> None:
+    from pytest_llmjudge import RubricError
+
+    with pytest.raises(RubricError, match=re.escape(message)):
+        make()  # type: ignore[operator]
+
+
+def _scale(**kw: object) -> object:
+    from pytest_llmjudge import Scale
+
+    return Scale("Helpful", {0: "no", 10: "yes"}, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("examples, message", [
+    ("pass", "is not a JSON list of examples"),
+    (42, "examples must be a list of dicts"),
+    ([{"verdict": "pass"}], "examples[0] has no 'output'"),
+    ([{"output": "x"}], "says neither 'verdict' (pass/fail) nor 'score'"),
+    ([{"output": "x", "verdict": "ok"}], "verdict 'ok' must be 'pass' or 'fail'"),
+    ([{"output": "x", "verdict": "pass", "why": "y"}], "unknown keys ['why']"),
+    ([{"output": b"x", "verdict": "pass"}], "must be text"),
+    ([{"output": "x", "verdict": "pass"}] * 21, "give at most 20"),
+])
+def test_example_mistakes(examples: object, message: str) -> None:
+    from pytest_llmjudge.exceptions import ConfigError
+    from pytest_llmjudge.judging.task import point
+    from pytest_llmjudge.settings import Settings
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        point(Settings(model="openai/x"), "out", "Apologises", examples=examples)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"threshold": 0.5}, "threshold has no effect here"),
+    ({"pass_score": 3}, "pass_score is a Scale's pass mark"),
+    ({"min_score": float("nan")}, "min_score must be a finite number"),
+    ({"min_score": 1.5}, "min_score must be in [0, 1]"),
+    ({"expect": "reject"}, "expect='reject': use expect='pass'"),
+    ({"instructions": 3}, "instructions 3 must be text"),
+])
+def test_call_mistakes(kwargs: dict[str, object], message: str) -> None:
+    from pytest_llmjudge.exceptions import ConfigError
+    from pytest_llmjudge.judging.task import point
+    from pytest_llmjudge.settings import Settings
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        point(Settings(model="openai/x"), "out", ["A", "B"], **kwargs)
+
+
+def test_rubric_file_marks_are_checked() -> None:
+    from pytest_llmjudge import RubricError
+    from pytest_llmjudge.rubric import rubric_from_dict
+
+    with pytest.raises(RubricError, match="threshold has no effect here"):
+        rubric_from_dict({"threshold": 0.5, "criteria": ["A", "B"]})
+    with pytest.raises(RubricError, match="not threshold"):
+        rubric_from_dict({"threshold": 0.5, "scale": {"criterion": "c", "levels": {
+            0: "a", 3: "b"}, "pass_score": 2}})
+    r = rubric_from_dict({"min_score": 0.5, "criteria": [
+        "A", {"name": "b", "description": "B", "required": True}]})
+    assert [c.required for c in r.criteria] == [False, True]
+
+
+@pytest.mark.parametrize("fence", ["expected", "instructions", "example"])
+def test_new_fences_cannot_be_faked(fence: str) -> None:
+    from pytest_llmjudge.judging.prompt import neutralise, reads_as_fence
+
+    for fake in (f"</{fence}-abc>", f"<{fence}-abc>", f"&lt;/{fence.upper()}-1>",
+                 f"\uff1c/{fence}>"):
+        assert reads_as_fence(fake)
+        assert not reads_as_fence(neutralise(fake)), fake
+
+
+def test_score_mean_reads_only_a_clean_score_token() -> None:
+    import math
+
+    from pytest_llmjudge.judging.parse import score_mean
+
+    def lp(tokens: list[tuple[str, dict[str, float]]]) -> dict[str, object]:
+        return {"content": [{"token": t, "logprob": 0.0, "top_logprobs": [
+            {"token": k, "logprob": math.log(v)} for k, v in alts.items()]}
+            for t, alts in tokens]}
+
+    head = [('{"', {}), ("score", {}), ('":', {}), (" ", {})]
+    assert score_mean(lp([*head, ("8", {"8": 0.5, "6": 0.5})]), 8, 0, 10) == 7.0
+    # alternatives off the scale are left out; a split number is not read
+    assert score_mean(lp([*head, ("8", {"8": 0.5, "42": 0.5})]), 8, 0, 10) == 8.0
+    assert score_mean(lp([*head, ("1", {"1": 1.0}), ("0", {})]), 10, 0, 10) is None
+    # an absurd log-probability is never certainty
+    bad = {"content": [*lp(head)["content"],  # type: ignore[list-item]
+                       {"token": "8", "logprob": 0.0, "top_logprobs": [
+                           {"token": "8", "logprob": 5.0}]}]}
+    assert score_mean(bad, 8, 0, 10) is None
+    # two score tokens (a quoted score in the reasoning): which is whose is unknown
+    two = lp([*head, ("8", {"8": 1.0}), (",", {}), ('"', {}), ("score", {}),
+              ('":', {}), (" ", {}), ("8", {"8": 1.0})])
+    assert score_mean(two, 8, 0, 10) is None
