@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_llmjudge.constants import REPLAYED_MODEL
 from pytest_llmjudge.exceptions import JudgeNotConfiguredError
+from pytest_llmjudge.judging import discrimination
 from pytest_llmjudge.judging import task as tasks
 from pytest_llmjudge.judging.combine import combine, screened
 from pytest_llmjudge.judging.decide import accuracy_from_agreement
@@ -156,9 +157,26 @@ class Judge:
 
     # ---------------------------------------------------------------- judging
     def accuracy(self, model: str, kind: Kind | str) -> float:
-        """This judge model's per-vote accuracy, from its pooled agreement."""
-        return accuracy_from_agreement(*self.session.agreement(
-            model, Kind(kind).value, self.node))
+        """This judge model's per-vote accuracy, from its pooled agreement, as
+        far as its answers show it reads the output (``discrimination``): 0.5
+        for a judge that gave every output the same answer, at most the
+        prior's for one that has not varied its answer yet."""
+        kind = Kind(kind)
+        a = accuracy_from_agreement(*self.session.agreement(model, kind.value,
+                                                            self.node))
+        state = self.variation(model, kind).state
+        if state == "constant":
+            return 0.5
+        if state == "unproven":
+            return min(a, accuracy_from_agreement(0.0, 0.0))
+        return a
+
+    def variation(self, model: str, kind: Kind) -> discrimination.Variation:
+        """The answers this judge model gave clearly different outputs, over
+        the saved history and this run."""
+        key = discrimination.tally_key(model, kind.value)
+        return discrimination.variation(self.session.saved_tally(key),
+                                        self.session.run_tally(key))
 
     async def run(self, task: Task) -> Verdict:
         """Decide one task (on the judge loop)."""
@@ -179,9 +197,15 @@ class Judge:
         models = task.settings.models or (REPLAYED_MODEL,)
         sampler = Sampler(self.session, self.node, self.accuracy)
         results = await asyncio.gather(*(sampler.run(task, m) for m in models))
+        flagged = [m for m in models
+                   if self.variation(m, task.kind).state == "constant"]
         self._learn(task, results)
         verdict = combine(task, results, ident,
                           lambda m: self.accuracy(m, task.kind))
+        if flagged:
+            verdict = verdict.model_copy(update={"warnings": [
+                *verdict.warnings, *(self.variation(m, task.kind).note(
+                    m, task.kind.value) for m in flagged)]})
         return self.session.finish(verdict, self.node)
 
     def _learn(self, task: Task, results: list[ModelResult]) -> None:
@@ -192,3 +216,15 @@ class Judge:
             if r.decision is not None and {0, 1} <= {v.presentation for v in r.fresh}:
                 self.session.learn(r.model, task.kind.value, r.decision.agree,
                                    r.decision.pairs)
+            # Every judgment shows what the judge answers, cached ones too: an
+            # output is counted once however often it is judged.
+            key = discrimination.tally_key(r.model, task.kind.value)
+            new = discrimination.deltas(task.kind, task.output, task.other, r.votes,
+                                        self.node.nodeid if self.node else "")
+            self.session.add_tally(key, discrimination.bounded(
+                self.session.saved_tally(key), self.session.run_tally(key), new))
+            var = self.variation(r.model, task.kind)
+            if var.state == "constant":
+                note = var.note(r.model, task.kind.value)
+                if note not in self.session.notes:
+                    self.session.notes.append(note)
