@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from pytest_llmjudge import canary
+from pytest_llmjudge.calibration import run as calibrate
 from pytest_llmjudge.judging import discrimination
 from pytest_llmjudge.judging.discrimination import (
     SAME_ANSWER,
@@ -129,10 +130,11 @@ def test_rule_counts_answers_over_clearly_different_outputs() -> None:
     assert discrimination.answers(Kind.PAIRWISE, reads) == {"first shown",
                                                             "second shown"}
     # The canary's negative controls: their answers count, their outputs not.
-    assert discrimination.CONTROLS == f"{canary.NAME}::"
-    control = discrimination.deltas(Kind.CRITERIA, SENTENCES[0], None,
-                                    [vote(0, "fail")], f"{canary.NAME}::empty")
-    assert control == {"a:fail": 1.0}
+    assert discrimination.CONTROLS == (f"{canary.NAME}::", f"{calibrate.NAME}::")
+    for where in discrimination.CONTROLS:
+        control = discrimination.deltas(Kind.CRITERIA, SENTENCES[0], None,
+                                        [vote(0, "fail")], f"{where}x")
+        assert control == {"a:fail": 1.0}
 
 
 # ---------------------------------------------------- end to end: the judges
@@ -232,3 +234,99 @@ def test_contrarian_and_random_judges(
     assert SAME_ANSWER not in result.stdout.str()
     crit = _by_kind(recs, "criteria")
     assert sum(r["outcome"] == "inconclusive" for r in crit) >= len(crit) // 2
+
+
+# ------------------------------------------------ calibrated on people's labels
+def _leaky(o: str) -> bool:
+    """Right on GOOD and BAD; passes SNEAKY outputs in every order, which people
+    fail: an error agreement between orders cannot see."""
+    return "GOOD" in o or "SNEAKY" in o
+
+
+LABELLED = ([(f"{s} The answer is GOOD.", "pass") for s in SENTENCES[:10]]
+            + [(f"{s} The answer is BAD.", "fail") for s in SENTENCES[2:12]]
+            + [(f"{s} The answer is SNEAKY.", "fail") for s in SENTENCES[:5]])
+RUBRIC = "The answer is correct"
+
+CALIBRATED_SUITE = f'''
+import pytest
+
+@pytest.mark.parametrize("output", ["Paris is the capital. The answer is GOOD.",
+                                    "Lyon is the capital. The answer is BAD."])
+def test_judged(judge, output):
+    v = judge.check(output, {RUBRIC!r})
+    assert v.outcome.value == ("inconclusive" if "GOOD" in output else "fail"), v
+
+def test_failure_message():
+    from pytest_llmjudge import assert_judged
+    assert_judged("Lyon is the capital. The answer is BAD.", {RUBRIC!r})
+'''
+
+
+def _labels(pytester: pytest.Pytester) -> Path:
+    path = pytester.path / "labels.jsonl"
+    path.write_text("".join(json.dumps({"id": f"x{i}", "output": o, "rubric": RUBRIC,
+                                        "label": h}) + "\n"
+                            for i, (o, h) in enumerate(LABELLED)), encoding="utf-8")
+    return path
+
+
+def _records(pytester: pytest.Pytester, name: str) -> dict[str, dict[str, Any]]:
+    recs = json.loads((pytester.path / name).read_text(encoding="utf-8"))["verdicts"]
+    return {r["excerpt"].split(".")[0]: r for r in recs}
+
+
+def test_calibrated_confidence_and_its_basis(
+        pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
+        judge_args: list[str]) -> None:
+    judge_server.policy = ScriptedJudge(rules={"correct": _leaky},
+                                        levels=lambda o: 5, prefer=_quality)
+    pytester.makepyfile(CALIBRATED_SUITE)
+    _labels(pytester)
+    # Uncalibrated: agreement only, and the summary says so.
+    result = pytester.runpytest(*judge_args, "--llmjudge-report=before.json")
+    result.assert_outcomes(passed=1, failed=2)  # the GOOD one passes at 0.98
+    result.stdout.fnmatch_lines([
+        "*confidence basis: agreement only*",
+        "*note: confidence is uncalibrated (agreement only)*"])
+    before = _records(pytester, "before.json")
+    assert {r["confidence_basis"] for r in before.values()} == {"agreement only"}
+
+    # Calibrated in the same run as the tests: 15 labelled pass verdicts, 10
+    # right; 10 fail verdicts, all right.
+    args = [*judge_args, "--llmjudge-cache=off"]
+    result = pytester.runpytest(*args, "--llmjudge-calibrate=labels.jsonl",
+                                "--llmjudge-report=cal.json")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines([
+        "*JudgedAssertionError: judged: FAIL*",
+        "*confidence basis: calibrated on 10 labelled examples*"])
+    assert "confidence is uncalibrated" not in result.stdout.str()
+    after = _records(pytester, "cal.json")
+    good, bad = after["Paris is the capital"], after["Lyon is the capital"]
+    assert good["confidence_basis"] == "calibrated on 15 labelled examples"
+    assert bad["confidence_basis"] == "calibrated on 10 labelled examples"
+    # 10 of 15 labelled passes were right: its pass is no longer 0.98 but
+    # about what the labels show, so it is inconclusive, after asking for no
+    # more votes than the first pair (no number of them can reach 0.9).
+    assert 0.6 <= good["confidence"] <= 0.8
+    assert good["outcome"] == "inconclusive" and len(good["votes"]) == 2
+    # Its fails were all right: still decisive, a little below agreement only.
+    assert 0.9 <= bad["confidence"] < before["Lyon is the capital"]["confidence"]
+    assert bad["outcome"] == "fail"
+
+    # Later runs use the stored calibration.
+    result = pytester.runpytest(*args, "--llmjudge-report=later.json")
+    result.assert_outcomes(passed=2, failed=1)
+    later = _records(pytester, "later.json")
+    # (the agreement learnt since moves it a little, never up to 0.9)
+    assert later["Paris is the capital"]["confidence"] == pytest.approx(
+        good["confidence"], abs=0.02)
+    assert later["Paris is the capital"]["confidence_basis"] == \
+        good["confidence_basis"]
+    # Another judge model is not calibrated: agreement only again.
+    other = [a.replace("scripted-judge", "scripted-other") for a in args]
+    result = pytester.runpytest(*other, "--llmjudge-report=other.json")
+    result.assert_outcomes(passed=1, failed=2)
+    assert {r["confidence_basis"] for r in _records(pytester, "other.json").values()
+            } == {"agreement only"}

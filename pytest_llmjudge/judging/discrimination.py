@@ -52,10 +52,12 @@ SAME_ANSWER_OUTPUTS = 8
 KEEP_OUTPUTS = 64
 #: The words of the summary's flag (issue #16).
 SAME_ANSWER = "the judge gave every output the same answer"
-#: Node ids of the canary's negative controls (``canary.NAME``; this layer may
-#: not import it). Their answers count, their outputs do not: a sound judge
-#: fails every one of them alike, and that is no sign of a constant judge.
-CONTROLS = "llmjudge_canary::"
+#: Node ids of judgments whose answers count but whose outputs do not: the
+#: canary's negative controls (``canary.NAME``; this layer may not import it),
+#: which a sound judge fails alike, and the labelled examples of a
+#: calibration run (``calibration.run.NAME``), which are judged all at once in
+#: any order and which people's labels judge better than this rule can.
+CONTROLS = ("llmjudge_canary::", "llmjudge-calibrate::")
 
 _NOT_WORD = re.compile(r"[\W\d_]+", re.UNICODE)
 

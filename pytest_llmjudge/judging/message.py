@@ -35,6 +35,8 @@ def format_verdict(v: Verdict) -> str:
 
 def _format(v: Verdict) -> str:
     lines = [headline(v), f"  rubric: {v.rubric}"]
+    if v.outcome is not Outcome.JUDGE_ERROR and v.votes:
+        lines.append(f"  confidence basis: {v.confidence_basis}")
     if v.error:
         lines.append(f"  judge error: {clip(v.error, REASONING_SHOWN)}")
     for c in v.criteria:
