@@ -330,3 +330,25 @@ def test_calibrated_confidence_and_its_basis(
     result.assert_outcomes(passed=1, failed=2)
     assert {r["confidence_basis"] for r in _records(pytester, "other.json").values()
             } == {"agreement only"}
+
+
+@pytest.mark.subprocess("xdist workers are processes of their own")
+def test_calibrated_basis_and_same_answer_flag_under_xdist(
+        pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
+        judge_args: list[str]) -> None:
+    """-n 2: the calibration (made by the controller before any test) reaches
+    the workers' verdicts, their JSON records and failure messages."""
+    judge_server.policy = ScriptedJudge(rules={"correct": _leaky})
+    pytester.makepyfile(CALIBRATED_SUITE)
+    _labels(pytester)
+    result = pytester.runpytest(*judge_args, "-n", "2",
+                                "--llmjudge-calibrate=labels.jsonl",
+                                "--llmjudge-report=x.json")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*confidence basis: calibrated on 10 labelled "
+                                 "examples*"])
+    recs = _records(pytester, "x.json")
+    assert recs["Paris is the capital"]["confidence_basis"] == \
+        "calibrated on 15 labelled examples"
+    assert recs["Paris is the capital"]["outcome"] == "inconclusive"
+    assert "confidence is uncalibrated" not in result.stdout.str()
