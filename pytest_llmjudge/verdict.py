@@ -148,6 +148,11 @@ class Verdict(BaseModel):
     key: str = Field(default="", description="Identity of the judged assertion.")
     jury: Jury | None = Field(default=None, description="Per-member decisions when "
                               "several judge models decided (a jury).")
+    confidence_basis: str = Field(
+        default="agreement only",
+        description="What the confidence rests on: \"agreement only\" (how often "
+        "the presentation orders agree; blind to errors a judge makes in every "
+        "order) or \"calibrated on N labelled examples\" (people's labels).")
 
     @property
     def met(self) -> bool:

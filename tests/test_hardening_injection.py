@@ -385,8 +385,12 @@ def test_master_key_variants_screened_without_a_call(
         judge_args: list[str]) -> None:
     judge_server.policy = ScriptedJudge()  # a gullible judge: passes everything
     pytester.makepyfile(MORE_SCREEN_TESTS)
-    result = pytester.runpytest(*judge_args)
+    # It gives every output the same answer, so after a few its verdicts are
+    # inconclusive (issue #16); warn lets those pass: the point here is which
+    # outputs reach the judge.
+    result = pytester.runpytest(*judge_args, "--llmjudge-inconclusive=warn")
     result.assert_outcomes(failed=len(MORE_KEYS), passed=len(REAL_ANSWERS))
+    result.stdout.fnmatch_lines(["*the judge gave every output the same answer*"])
     assert result.stdout.str().count("E         note: screened without a judge call:") == len(
         MORE_KEYS)
     # Only the real answers reached the judge (two presentations each).

@@ -98,6 +98,8 @@ class Judged:
     task: Task | None
     verdict: Verdict | None
     error: str | None = None
+    #: (kind of verdict, agreement-only confidence, right): calibrates confidence
+    point: tuple[str, float, bool] | None = None
 
     @property
     def judge(self) -> str:

@@ -27,6 +27,7 @@ from pytest_llmjudge.calibration.agreement import (
     summarise,
 )
 from pytest_llmjudge.calibration.labels import Example, labels_path, load_labels
+from pytest_llmjudge.calibration.points import point, stored
 from pytest_llmjudge.calibration.report import (
     not_calibrated_lines,
     report_lines,
@@ -34,6 +35,7 @@ from pytest_llmjudge.calibration.report import (
 )
 from pytest_llmjudge.constants import OPTION_PREFIX, PROMPT_VERSION
 from pytest_llmjudge.exceptions import ConfigError
+from pytest_llmjudge.judging.calibrated import forget as forget_fits
 from pytest_llmjudge.judging.judge import Judge
 from pytest_llmjudge.judging.trust import (
     INDEX,
@@ -122,14 +124,18 @@ def run(session: pytest.Session) -> CalibrationRun | None:
 
     results = js.loop.run(judge_all())
     items: list[Judged] = []
-    for (ex, _, task), res in zip(pairs, results, strict=True):
+    for (ex, judge, task), res in zip(pairs, results, strict=True):
         if isinstance(res, ConfigError):
             raise pytest.UsageError(f"pytest-llmjudge: {OPTION_PREFIX}calibrate: "
                                     f"{res}") from None
         if isinstance(res, BaseException):
             items.append(Judged(ex, task, None, f"{type(res).__name__}: {res}"))
         else:
-            items.append(Judged(ex, task, res))
+            j = Judged(ex, task, res)
+            models = task.settings.models
+            a = judge.agreement_accuracy(models[0], task.kind) \
+                if len(models) == 1 else 0.5
+            items.append(replace(j, point=point(task, res, j.human, a)))
     # Stored under the identity --llmjudge-min-kappa checks (also replay-only).
     who = judge_id(settings)
     result = summarise(shown, who.models, items, settings.min_confidence,
@@ -189,7 +195,7 @@ def store(session: JudgeSession, run: CalibrationRun) -> None:
             "decided": t.decided, "judge_pass_rate": t.judge_pass_rate,
             "human_pass_rate": t.human_pass_rate, "models": sorted(run.models),
             "prompt_version": PROMPT_VERSION, "rubric": g.name, "labels": run.shown,
-            "when": when})
+            "when": when, "confidence": stored(j.point for j in g.items)})
         ident = rubric_ident(g.rubric)
         session.meta.set(f"calibration-rubric:{ident}", {
             "name": g.name, "canonical": canonical, "hash": digest(canonical),
@@ -197,4 +203,5 @@ def store(session: JudgeSession, run: CalibrationRun) -> None:
             "prompt_version": PROMPT_VERSION, "labels": run.shown, "when": when})
         session.meta.add(INDEX, {ident: 1.0})
     forget(session)
+    forget_fits(session)
     run.stored = True

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_llmjudge.constants import REPLAYED_MODEL
 from pytest_llmjudge.exceptions import JudgeNotConfiguredError
+from pytest_llmjudge.judging import discrimination
 from pytest_llmjudge.judging import task as tasks
+from pytest_llmjudge.judging.calibrated import AGREEMENT_ONLY, Calibration
 from pytest_llmjudge.judging.combine import combine, screened
 from pytest_llmjudge.judging.decide import accuracy_from_agreement
 from pytest_llmjudge.judging.expectations import Expectation, settle_expectations
@@ -38,6 +40,13 @@ NO_MODEL = (
 )
 
 Item = Mapping[str, Any] | tuple[Any, ...]
+
+#: The summary's note when some confidence rests on agreement alone (#16).
+UNCALIBRATED = (
+    "confidence is uncalibrated (agreement only): it rests on how often the "
+    "presentation orders agree, which errors a judge makes in every order do not "
+    "lower; label examples and run --llmjudge-calibrate=LABELS to calibrate it "
+    "against people")
 
 
 class Judge:
@@ -156,9 +165,33 @@ class Judge:
 
     # ---------------------------------------------------------------- judging
     def accuracy(self, model: str, kind: Kind | str) -> float:
-        """This judge model's per-vote accuracy, from its pooled agreement."""
-        return accuracy_from_agreement(*self.session.agreement(
-            model, Kind(kind).value, self.node))
+        """This judge model's per-vote accuracy, from its pooled agreement, as
+        far as its answers show it reads the output (``discrimination``): 0.5
+        for a judge that gave every output the same answer, at most the
+        prior's for one that has not varied its answer yet."""
+        kind = Kind(kind)
+        a = self.agreement_accuracy(model, kind)
+        if self.node is not None and self.node.nodeid.startswith(
+                discrimination.CONTROLS[1]):
+            return a  # labelled examples: people judge the judge there
+        state = self.variation(model, kind).state
+        if state == "constant":
+            return 0.5
+        if state in ("unproven", "same"):
+            return min(a, accuracy_from_agreement(0.0, 0.0))
+        return a
+
+    def agreement_accuracy(self, model: str, kind: Kind) -> float:
+        """The per-vote accuracy the pooled agreement alone implies."""
+        return accuracy_from_agreement(*self.session.agreement(model, kind.value,
+                                                               self.node))
+
+    def variation(self, model: str, kind: Kind) -> discrimination.Variation:
+        """The answers this judge model gave clearly different outputs, over
+        the saved history and this run."""
+        key = discrimination.tally_key(model, kind.value)
+        return discrimination.variation(self.session.saved_tally(key),
+                                        self.session.run_tally(key), kind=kind.value)
 
     async def run(self, task: Task) -> Verdict:
         """Decide one task (on the judge loop)."""
@@ -177,11 +210,26 @@ class Judge:
         # Replay-only runs (record mode none) need no model: a fresh clone
         # without keys replays the committed records as recorded.
         models = task.settings.models or (REPLAYED_MODEL,)
-        sampler = Sampler(self.session, self.node, self.accuracy)
+        calibration = Calibration(self.session)
+        sampler = Sampler(self.session, self.node, self.accuracy, calibration)
         results = await asyncio.gather(*(sampler.run(task, m) for m in models))
+        flagged = [m for m in models
+                   if self.variation(m, task.kind).state == "constant"]
         self._learn(task, results)
         verdict = combine(task, results, ident,
                           lambda m: self.accuracy(m, task.kind))
+        update: dict[str, Any] = {}
+        if flagged:
+            update["warnings"] = [*verdict.warnings, *(self.variation(
+                m, task.kind).note(m, task.kind.value) for m in flagged)]
+        decided = results[0].decision if len(results) == 1 else None
+        update["confidence_basis"] = calibration.basis(task, decided)
+        labelled = node is not None and node.startswith(discrimination.CONTROLS[1])
+        if update["confidence_basis"] == AGREEMENT_ONLY and not labelled and \
+                verdict.outcome.value != "judge_error" and \
+                UNCALIBRATED not in self.session.notes:
+            self.session.notes.append(UNCALIBRATED)
+        verdict = verdict.model_copy(update=update)
         return self.session.finish(verdict, self.node)
 
     def _learn(self, task: Task, results: list[ModelResult]) -> None:
@@ -192,3 +240,22 @@ class Judge:
             if r.decision is not None and {0, 1} <= {v.presentation for v in r.fresh}:
                 self.session.learn(r.model, task.kind.value, r.decision.agree,
                                    r.decision.pairs)
+            # Every judgment shows what the judge answers, cached ones too: an
+            # output is counted once however often it is judged.
+            key = discrimination.tally_key(r.model, task.kind.value)
+            passed = task.expect == "fail" and r.decision is not None and \
+                r.decision.outcome == "pass"
+            new = discrimination.deltas(task.kind, task.output, task.other, r.votes,
+                                        self.node.nodeid if self.node else "")
+            self.session.add_tally(key, discrimination.bounded(
+                self.session.saved_tally(key), self.session.run_tally(key), new))
+            if passed:  # it passed a known-bad output: for every kind it judges
+                for k in Kind:
+                    self.session.add_tally(
+                        discrimination.tally_key(r.model, k.value),
+                        {discrimination.CONTROL_PASSED: 1.0})
+            var = self.variation(r.model, task.kind)
+            if var.state in ("constant", "same"):
+                note = var.note(r.model, task.kind.value)
+                if note not in self.session.notes:
+                    self.session.notes.append(note)

@@ -53,6 +53,8 @@ def _format(v: Verdict) -> str:
             and v.pass_mark is not None:
         lines.append(f"  score: {v.level:.2f} ({v.score_basis or 'arg-max'}), "
                      f"normalised {v.score:.2f} against pass mark {v.pass_mark:.2f}")
+    if v.outcome is not Outcome.JUDGE_ERROR and v.votes:
+        lines.append(f"  confidence basis: {v.confidence_basis}")
     if v.error:
         lines.append(f"  judge error: {clip(v.error, REASONING_SHOWN)}")
     for c in v.criteria:

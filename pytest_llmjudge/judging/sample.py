@@ -24,6 +24,7 @@ from pytest_llmjudge.exceptions import (
     RecordError,
 )
 from pytest_llmjudge.judging import decide
+from pytest_llmjudge.judging.calibrated import Calibration
 from pytest_llmjudge.judging.parse import logprob_pass, parse_reply, score_mean
 from pytest_llmjudge.judging.plan import keys, low_and_most, presentation
 from pytest_llmjudge.judging.prompt import (
@@ -131,10 +132,12 @@ class Sampler:
     is met."""
 
     def __init__(self, session: JudgeSession, node: NodeInfo | None,
-                 accuracy: Callable[[str, Kind], float]):
+                 accuracy: Callable[[str, Kind], float],
+                 calibration: Calibration | None = None):
         self.session = session
         self.node = node
         self.accuracy = accuracy
+        self.calibration = calibration
 
     async def run(self, task: Task, model: str) -> ModelResult:
         low, most = low_and_most(task)
@@ -156,9 +159,17 @@ class Sampler:
                 return ModelResult(model, votes, None, usage, errors[0].error, fresh)
             a = self.accuracy(model, task.kind)
             decision = one_sided(task, good, errors, decide_votes(task, good, a))
+            capped = False
+            if self.calibration is not None:
+                # People's labels: errors made in every order lower confidence,
+                # and a judge whose labels cap it below min_confidence is not
+                # asked for more votes that cannot settle it.
+                capped = self.calibration.ceiling(task, decision) < \
+                    task.settings.min_confidence
+                decision = self.calibration.adjust(task, decision)
             settled = decision.outcome != "inconclusive" and \
                 decision.confidence >= task.settings.min_confidence
-            done = len(votes) >= most or hopeless(a)
+            done = len(votes) >= most or hopeless(a) or capped
             if done and errors and len(errors) > len(good) and not settled:
                 # Most samples failed: the survivors do not speak for the judge.
                 return ModelResult(model, votes, None, usage, errors[0].error, fresh)

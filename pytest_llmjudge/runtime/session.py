@@ -117,6 +117,10 @@ class JudgeSession:
         self.cost_known = False
         self._stats: dict[str, tuple[float, float]] = {}
         self._learned: dict[str, list[float]] = {}
+        # Tallies of JSON counters (a judge's answers over outputs): what
+        # earlier runs saved, read once, and what this run adds, saved at close.
+        self._saved_tallies: dict[str, dict[str, float]] = {}
+        self._tallies: dict[str, dict[str, float]] = {}
         self._formats: dict[str, set[str]] = {}
         #: Requests in flight by cache key (judge loop only): a duplicate waits.
         self.in_flight: dict[str, asyncio.Future[Reply | None]] = {}
@@ -199,6 +203,33 @@ class JudgeSession:
         pending, self._learned = self._learned, {}
         for k, (agree, pairs) in pending.items():
             self.meta.add(k, {"agree": agree, "pairs": pairs})
+
+    def saved_tally(self, key: str) -> dict[str, float]:
+        """A tally as earlier runs left it beside the cache (read once: frozen
+        for the run); a damaged row counts as empty."""
+        if key not in self._saved_tallies:
+            saved = self.meta.get(key) or {}
+            self._saved_tallies[key] = {
+                str(k): float(v) for k, v in saved.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        return self._saved_tallies[key]
+
+    def run_tally(self, key: str) -> dict[str, float]:
+        """What this process added to a tally in this run."""
+        return self._tallies.get(key, {})
+
+    def add_tally(self, key: str, deltas: dict[str, float]) -> None:
+        """Add counters to a tally (saved at close; xdist workers each add
+        theirs atomically)."""
+        if deltas:
+            got = self._tallies.setdefault(key, {})
+            for k, v in deltas.items():
+                got[k] = got.get(k, 0.0) + v
+
+    def flush_tallies(self) -> None:
+        pending, self._tallies = self._tallies, {}
+        for k, d in pending.items():
+            self.meta.add(k, d)
 
     # ------------------------------------------------------------ calls, budgets
     def spend_call(self, model: str) -> None:
@@ -337,6 +368,7 @@ class JudgeSession:
             self._loop = None
         self.flush_history()
         self.flush_learned()
+        self.flush_tallies()
         self.replies.store.close()
         self.cache.close()
         self.meta.close()
