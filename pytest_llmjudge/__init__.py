@@ -40,6 +40,13 @@ if TYPE_CHECKING:
     from pytest_llmjudge.rubric import Rubric as Rubric
     from pytest_llmjudge.rubric import Scale as Scale
     from pytest_llmjudge.rubric import load_rubric as load_rubric
+    from pytest_llmjudge.trajectory import Trajectory as Trajectory
+    from pytest_llmjudge.trajectory import TrajectoryMatch as TrajectoryMatch
+    from pytest_llmjudge.trajectory import (
+        TrajectoryMismatchError as TrajectoryMismatchError,
+    )
+    from pytest_llmjudge.trajectory import assert_trajectory as assert_trajectory
+    from pytest_llmjudge.trajectory import match_trajectory as match_trajectory
     from pytest_llmjudge.verdict import CriterionResult as CriterionResult
     from pytest_llmjudge.verdict import Outcome as Outcome
     from pytest_llmjudge.verdict import Verdict as Verdict
@@ -74,6 +81,12 @@ _WHERE = {
     "Outcome": "verdict",
     "Verdict": "verdict",
     "Vote": "verdict",
+    # issue #13: apps (trajectories, conversations, rankings)
+    "Trajectory": "trajectory",
+    "TrajectoryMatch": "trajectory",
+    "TrajectoryMismatchError": "trajectory",
+    "assert_trajectory": "trajectory",
+    "match_trajectory": "trajectory",
 }
 
 __all__ = sorted(_WHERE)
