@@ -13,6 +13,15 @@ if TYPE_CHECKING:
     from pytest_llmjudge.assertion import assert_judged as assert_judged
     from pytest_llmjudge.assertion import assert_rejected as assert_rejected
     from pytest_llmjudge.assertion import current_judge as current_judge
+    from pytest_llmjudge.conversation import Conversation as Conversation
+    from pytest_llmjudge.conversation import (
+        ConversationVerdict as ConversationVerdict,
+    )
+    from pytest_llmjudge.conversation import TurnVerdict as TurnVerdict
+    from pytest_llmjudge.conversation import (
+        assert_conversation as assert_conversation,
+    )
+    from pytest_llmjudge.conversation import judge_conversation as judge_conversation
     from pytest_llmjudge.exceptions import BudgetExceededError as BudgetExceededError
     from pytest_llmjudge.exceptions import ConfigError as ConfigError
     from pytest_llmjudge.exceptions import JudgeCallError as JudgeCallError
@@ -87,6 +96,11 @@ _WHERE = {
     "TrajectoryMismatchError": "trajectory",
     "assert_trajectory": "trajectory",
     "match_trajectory": "trajectory",
+    "Conversation": "conversation",
+    "ConversationVerdict": "conversation",
+    "TurnVerdict": "conversation",
+    "assert_conversation": "conversation",
+    "judge_conversation": "conversation",
 }
 
 __all__ = sorted(_WHERE)

@@ -292,10 +292,13 @@ def show_turn(m: Message) -> str:
     return "\n".join(x for x in [m.content, *calls] if x)
 
 
-def show_conversation(msgs: Sequence[Message], start: int = 1) -> str:
-    """Numbered messages; tool results shown under the calls they answer, so
+def show_conversation(msgs: Sequence[Message],
+                      numbers: Sequence[int] | None = None) -> str:
+    """Numbered messages (``numbers``: their places in the whole conversation,
+    default 1, 2, ...); tool results shown under the calls they answer, so
     ``tool`` messages already attached are not repeated."""
-    return "\n".join(show_message(n, m) for n, m in enumerate(msgs, start)
+    nums = list(numbers) if numbers is not None else range(1, len(msgs) + 1)
+    return "\n".join(show_message(n, m) for n, m in zip(nums, msgs, strict=True)
                      if not m.attached)
 
 
