@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from pytest_llmjudge.exceptions import UntrustedJudgeError as UntrustedJudgeError
     from pytest_llmjudge.guidance import Example as Example
     from pytest_llmjudge.judging.judge import Judge as Judge
+    from pytest_llmjudge.judging.rank import PairResult as PairResult
+    from pytest_llmjudge.judging.rank import Ranking as Ranking
     from pytest_llmjudge.rubric import Criterion as Criterion
     from pytest_llmjudge.rubric import Rubric as Rubric
     from pytest_llmjudge.rubric import Scale as Scale
@@ -101,6 +103,8 @@ _WHERE = {
     "TurnVerdict": "conversation",
     "assert_conversation": "conversation",
     "judge_conversation": "conversation",
+    "PairResult": "judging.rank",
+    "Ranking": "judging.rank",
 }
 
 __all__ = sorted(_WHERE)

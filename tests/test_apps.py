@@ -429,3 +429,138 @@ def test_bad(kw, needle):
     result = pytester.runpytest(*judge_args)
     result.assert_outcomes(passed=15)
     assert judge_server.calls == 0
+
+
+# ------------------------------------------------------------------ rankings
+def _quality(text: str) -> float:
+    """Scripted preference: the number after 'Q' (Q3 beats Q2)."""
+    return float(text.split("Q", 1)[1][:1]) if "Q" in text else 0.0
+
+
+def test_rank_and_select_best(pytester: pytest.Pytester,
+                              judge_server: ScriptedJudgeServer,
+                              judge_args: list[str]) -> None:
+    judge_server.policy = ScriptedJudge(prefer=_quality)
+    pytester.makepyfile(test_rank='''
+def test_winner(judge):
+    r = judge.rank(["Q1 meh", "Q3 best", "Q2 ok"], "Which answer is clearer?",
+                   input="Explain DNS")
+    assert r.status == "winner" and r.winner == 1 and bool(r)
+    assert r.order == [1, 2, 0] and r.points == [0.0, 2.0, 1.0]
+    assert 0.8 < r.confidence <= 1.0
+    assert [(p.a, p.b, p.winner) for p in r.pairs] == [(0, 1, 1), (0, 2, 2), (1, 2, 1)]
+    assert "ranking: WINNER candidate 1" in r.explain()
+    assert judge.select_best(["Q1 meh", "Q3 best", "Q2 ok"],
+                             "Which answer is clearer?", input="Explain DNS") \\
+        == "Q3 best"
+
+def test_tie(judge):
+    r = judge.rank(["Q3 a", "Q3 b", "Q1 c"])
+    assert r.status == "tie" and r.tied == [0, 1] and r.winner is None
+    assert judge.select_best(["Q3 a", "Q3 b", "Q1 c"]) is None
+
+def test_bad(judge):
+    import pytest
+    from pytest_llmjudge import ConfigError
+    with pytest.raises(ConfigError, match="2 to 12 candidates, got 1"):
+        judge.rank(["only one"])
+    with pytest.raises(ConfigError, match="a list of candidates"):
+        judge.rank("abc")
+    with pytest.raises(ConfigError, match="min_score does not apply"):
+        judge.rank(["a", "b"], min_score=0.5)
+''')
+    result = pytester.runpytest(*judge_args)
+    result.assert_outcomes(passed=3)
+    pair_reqs = [r for r in judge_server.requests if r.kind == "pairwise"]
+    # Each pair in both orders: every candidate shown first and second.
+    shown = {(r.texts["response_a"], r.texts["response_b"]) for r in pair_reqs}
+    for a, b in [("Q1 meh", "Q3 best"), ("Q1 meh", "Q2 ok"), ("Q3 best", "Q2 ok")]:
+        assert (a, b) in shown and (b, a) in shown
+
+
+def test_rank_is_debiased_cycles_and_judge_errors_are_honest(
+        pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
+        judge_args: list[str]) -> None:
+    biased = ScriptedJudge(position_bias="first")
+    beats = {("rock", "scissors"), ("scissors", "paper"), ("paper", "rock")}
+
+    def policy(req: JudgeRequest) -> Any:
+        a, b = req.texts.get("response_a", ""), req.texts.get("response_b", "")
+        if "biased" in a + b:
+            return biased(req)
+        if "broken" in a + b:
+            return Fault("garbage")
+        win = "A" if (a, b) in beats else "B"
+        return {"reasoning": "scripted", "winner": win, "confidence": 0.9}
+
+    judge_server.policy = policy
+    pytester.makepyfile(test_rank='''
+def test_biased(judge):
+    r = judge.rank(["biased 1", "biased 2", "biased 3"])
+    assert r.status == "inconclusive" and r.winner is None
+    assert all(p.winner is None for p in r.pairs)
+    assert "position bias" in r.explain()
+    assert judge.select_best(["biased 1", "biased 2"]) is None
+
+def test_cycle(judge):
+    r = judge.rank(["rock", "paper", "scissors"])
+    assert r.status == "inconclusive" and r.points == [1.0, 1.0, 1.0]
+    assert all(p.winner is not None for p in r.pairs)
+
+def test_error(judge):
+    r = judge.rank(["rock", "broken"])
+    assert r.status == "judge_error" and r.confidence == 0.0
+    assert "judge error" in r.explain()
+''')
+    result = pytester.runpytest(*judge_args)
+    result.assert_outcomes(passed=3)
+
+
+def test_best_of(pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
+                 judge_args: list[str]) -> None:
+    judge_server.policy = ScriptedJudge(prefer=_quality)
+    pytester.makepyfile(test_best='''
+import pytest
+from pytest_llmjudge import ConfigError, assert_judged
+
+def test_wins():
+    v = assert_judged("Q3 new prompt", best_of=["Q1 old", "Q2 other"],
+                      input="Explain DNS")
+    assert v.passed and v.kind == "pairwise"
+
+def test_loses_to_one():
+    assert_judged("Q2 new prompt", best_of=["Q1 old", "Q3 strong"])
+
+def test_bad():
+    with pytest.raises(ConfigError, match="non-empty list"):
+        assert_judged("Q3", best_of="Q1")
+    with pytest.raises(ConfigError, match="best_of= or better_than="):
+        assert_judged("Q3", best_of=["Q1"], better_than="Q2")
+    with pytest.raises(ConfigError, match="pass_score does not apply"):
+        assert_judged("Q3", best_of=["Q1"], pass_score=3)
+    with pytest.raises(ConfigError, match="ambiguous"):
+        assert_judged("Q3", best_of=["Q1"], expect="fail")
+''')
+    result = pytester.runpytest(*judge_args)
+    result.assert_outcomes(passed=2, failed=1)
+    text = result.stdout.str()
+    assert "judged: best_of: the output must beat each of 2 baseline(s); 1 not met" \
+        in text
+    assert "against baseline 1:" in text and "against baseline 0:" not in text
+
+
+def test_best_of_is_debiased(pytester: pytest.Pytester,
+                             judge_server: ScriptedJudgeServer,
+                             judge_args: list[str]) -> None:
+    """A judge that prefers whatever is shown first cannot make the output
+    win: each comparison's orders disagree."""
+    judge_server.policy = ScriptedJudge(position_bias="first")
+    pytester.makepyfile(test_best='''
+def test_biased():
+    from pytest_llmjudge import assert_judged
+    assert_judged("new", best_of=["old", "older"])
+''')
+    result = pytester.runpytest(*judge_args)
+    result.assert_outcomes(failed=1)
+    text = result.stdout.str()
+    assert "2 not met" in text and "position bias" in text
