@@ -564,3 +564,48 @@ def test_biased():
     result.assert_outcomes(failed=1)
     text = result.stdout.str()
     assert "2 not met" in text and "position bias" in text
+
+
+# ------------------------------------------------------------------ xdist
+@pytest.mark.subprocess("xdist workers are processes of their own")
+def test_apps_under_xdist(pytester: pytest.Pytester,
+                          judge_server: ScriptedJudgeServer,
+                          judge_args: list[str]) -> None:
+    """Trajectories, conversations and rankings at -n 2: the same outcomes,
+    every per-turn and per-pair verdict in the merged report."""
+    judge_server.policy = ScriptedJudge(
+        rules={"in role": polite, "unnecessary": lambda o: "book_taxi" not in o},
+        prefer=_quality)
+    pytester.makepyfile(chat=CHAT, test_traj=TRAJ, test_chat='''
+from pytest_llmjudge import assert_conversation, assert_judged, assert_trajectory
+from chat import CHAT
+
+def test_each_share():
+    r = assert_conversation(CHAT, "Stays in role as a polite support agent",
+                            min_share=0.75, window=3)
+    assert [t.turn for t in r.failing] == [8]
+
+def test_each_fails():
+    assert_conversation(CHAT, "Stays in role as a polite support agent")
+
+def test_matcher():
+    assert_trajectory(CHAT, [{"name": "lookup_order", "args": {"order": 1234}}])
+
+def test_best_of():
+    assert_judged("Q3 new", best_of=["Q1 old", "Q2 other"])
+
+def test_rank(judge):
+    assert judge.rank(["Q1", "Q2", "Q3"]).winner == 2
+''')
+    result = pytester.runpytest(*judge_args, "-n", "2", "--llmjudge-report=r.json")
+    result.assert_outcomes(passed=6, failed=2)
+    text = result.stdout.str()
+    assert 'turn 8 (assistant): "Whatever. Not my problem, buy new ones."' in text
+    doc = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
+    per_test: dict[str, int] = {}
+    for row in doc["verdicts"]:
+        name = row["nodeid"].split("::")[-1]
+        per_test[name] = per_test.get(name, 0) + 1
+    assert per_test["test_each_share"] == 4 and per_test["test_each_fails"] == 4
+    assert per_test["test_best_of"] == 2 and per_test["test_rank"] == 3
+    assert "test_matcher" not in per_test  # no judge
