@@ -211,7 +211,14 @@ def read_conversation(value: object, what: str = "the conversation", *,
     items = unwrap(value, what)
     msgs = []
     for i, raw in enumerate(items):
-        msgs.append(read_message(raw, f"{what}, message {i + 1}", strict=strict))
+        at = f"{what}, message {i + 1}"
+        f = fields_of(raw, at)
+        if not is_message(f) and any(f.get(k) for k in (*_NAME_KEYS, "function")):
+            # An agent step ({"name", "args", "result"}): an assistant turn
+            # that makes one call, so that steps can be judged one by one.
+            msgs.append(Message("assistant", "", (read_call(f, at, strict=strict),)))
+            continue
+        msgs.append(read_message(f, at, strict=strict))
     return attach_results(msgs)
 
 
@@ -287,8 +294,11 @@ def show_message(n: int, m: Message) -> str:
 
 
 def show_turn(m: Message) -> str:
-    """An assistant turn as the judged output: its text, then its tool calls."""
-    calls = [f"[calls {c.call()}]" for c in m.tool_calls]
+    """An assistant turn as the judged output: its text, then its tool calls
+    (with what each returned)."""
+    calls = [f"[calls {c.call()}" + ("" if c.result is None else
+                                      f" -> {c.result}") + "]"
+             for c in m.tool_calls]
     return "\n".join(x for x in [m.content, *calls] if x)
 
 

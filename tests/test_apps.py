@@ -184,7 +184,8 @@ def test_each():
     assert "Scenario: A customer's shoes arrived broken" in rude.texts["instructions"]
     assert "Judge only that turn." in rude.texts["instructions"]
     # A tool-calling turn is shown as its call.
-    assert '[calls lookup_order({"order": 1234})]' in by_output
+    assert '[calls lookup_order({"order": 1234}) -> order 1234: shoes, paid]' \
+        in by_output
     # Every turn in both orders.
     for out in by_output:
         assert {r.options_flipped for r in reqs if r.output == out} == {True, False}
@@ -263,6 +264,42 @@ def test_whole_refund():
     whole = [r for r in reqs if r.output.startswith("[1] system:")]
     assert len(whole) == 4 and "input" not in whole[0].texts
     assert "[10] assistant: Sorry again" in whole[0].output
+
+
+STEPS = """
+from pytest_llmjudge import assert_conversation
+
+STEPS = [
+    {"name": "get_weather", "args": {"city": "SF"}, "result": "sunny"},
+    {"name": "book_taxi", "args": {"to": "SF"}, "result": "booked"},
+    {"name": "get_forecast", "args": {"city": "SF", "days": 3}},
+]
+
+def test_steps():
+    assert_conversation(STEPS, "The call is needed to answer the weather question",
+                        scenario="The user asked for the weather in SF")
+"""
+
+
+def test_trajectory_steps_judged_one_by_one(
+        pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
+        judge_args: list[str]) -> None:
+    """Per-step results where the rubric is per step: plain steps (or the
+    agent's messages) judged each in the context of the steps before it."""
+    judge_server.policy = ScriptedJudge(
+        rules={"needed": lambda o: "book_taxi" not in o})
+    pytester.makepyfile(test_steps=STEPS)
+    result = pytester.runpytest(*judge_args)
+    result.assert_outcomes(failed=1)
+    text = result.stdout.str()
+    assert "FAIL 2/3 assistant turns passed" in text
+    assert 'turn 2 (assistant): "[calls book_taxi({"to": "SF"}) -> booked]"' in text
+    third = [r for r in judge_server.requests if "get_forecast" in r.output]
+    assert third[0].texts["input"].splitlines() == [
+        "[1] assistant:", '    calls get_weather({"city": "SF"})', "      -> sunny",
+        "[2] assistant:", '    calls book_taxi({"to": "SF"})', "      -> booked"]
+    assert "Scenario: The user asked for the weather in SF" in \
+        third[0].texts["instructions"]
 
 
 def test_conversation_shapes_are_read_by_their_fields(
