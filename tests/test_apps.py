@@ -17,7 +17,12 @@ from typing import Any
 
 import pytest
 
-from pytest_llmjudge.testing import Fault, JudgeRequest, ScriptedJudge, ScriptedJudgeServer
+from pytest_llmjudge.testing import (
+    Fault,
+    JudgeRequest,
+    ScriptedJudge,
+    ScriptedJudgeServer,
+)
 
 # ------------------------------------------------------------------ fixtures
 CHAT = '''

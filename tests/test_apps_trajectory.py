@@ -170,7 +170,8 @@ SHAPES: dict[str, Any] = {
     "openai dicts": openai(call("get_weather", city="SF"),
                            call("get_directions", destination="presidio")),
     "one message, two calls": [{"role": "assistant", "content": "", "tool_calls": [
-        call("get_weather", city="SF"), call("get_directions", destination="presidio")]}],
+        call("get_weather", city="SF"),
+        call("get_directions", destination="presidio")]}],
     "langchain models": [
         LCMessage(type="human", content="Plan my trip"),
         LCMessage(type="ai", content="", tool_calls=[
@@ -317,3 +318,15 @@ def test_trajectory_reads_as_numbered_steps_not_json() -> None:
     assert "tool result" not in msgs  # results shown under their calls
     with pytest.raises(ConfigError, match="is empty"):
         Trajectory([])
+
+
+def test_the_judge_reads_wrapped_values_through_llmjudge_text() -> None:
+    from unittest.mock import Mock
+
+    from pytest_llmjudge.judging.task import as_text
+
+    steps = SHAPES["dataclass steps"]
+    assert as_text(Trajectory(steps), "the output") == \
+        Trajectory(steps).llmjudge_text()
+    with pytest.raises(ConfigError, match=r"llmjudge_text\(\) returned a Mock"):
+        as_text(Mock(), "the output")
