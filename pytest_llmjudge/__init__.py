@@ -13,6 +13,15 @@ if TYPE_CHECKING:
     from pytest_llmjudge.assertion import assert_judged as assert_judged
     from pytest_llmjudge.assertion import assert_rejected as assert_rejected
     from pytest_llmjudge.assertion import current_judge as current_judge
+    from pytest_llmjudge.conversation import Conversation as Conversation
+    from pytest_llmjudge.conversation import (
+        ConversationVerdict as ConversationVerdict,
+    )
+    from pytest_llmjudge.conversation import TurnVerdict as TurnVerdict
+    from pytest_llmjudge.conversation import (
+        assert_conversation as assert_conversation,
+    )
+    from pytest_llmjudge.conversation import judge_conversation as judge_conversation
     from pytest_llmjudge.exceptions import BudgetExceededError as BudgetExceededError
     from pytest_llmjudge.exceptions import ConfigError as ConfigError
     from pytest_llmjudge.exceptions import JudgeCallError as JudgeCallError
@@ -36,10 +45,19 @@ if TYPE_CHECKING:
     from pytest_llmjudge.exceptions import UntrustedJudgeError as UntrustedJudgeError
     from pytest_llmjudge.guidance import Example as Example
     from pytest_llmjudge.judging.judge import Judge as Judge
+    from pytest_llmjudge.judging.rank import PairResult as PairResult
+    from pytest_llmjudge.judging.rank import Ranking as Ranking
     from pytest_llmjudge.rubric import Criterion as Criterion
     from pytest_llmjudge.rubric import Rubric as Rubric
     from pytest_llmjudge.rubric import Scale as Scale
     from pytest_llmjudge.rubric import load_rubric as load_rubric
+    from pytest_llmjudge.trajectory import Trajectory as Trajectory
+    from pytest_llmjudge.trajectory import TrajectoryMatch as TrajectoryMatch
+    from pytest_llmjudge.trajectory import (
+        TrajectoryMismatchError as TrajectoryMismatchError,
+    )
+    from pytest_llmjudge.trajectory import assert_trajectory as assert_trajectory
+    from pytest_llmjudge.trajectory import match_trajectory as match_trajectory
     from pytest_llmjudge.verdict import CriterionResult as CriterionResult
     from pytest_llmjudge.verdict import Outcome as Outcome
     from pytest_llmjudge.verdict import Verdict as Verdict
@@ -74,6 +92,19 @@ _WHERE = {
     "Outcome": "verdict",
     "Verdict": "verdict",
     "Vote": "verdict",
+    # issue #13: apps (trajectories, conversations, rankings)
+    "Trajectory": "trajectory",
+    "TrajectoryMatch": "trajectory",
+    "TrajectoryMismatchError": "trajectory",
+    "assert_trajectory": "trajectory",
+    "match_trajectory": "trajectory",
+    "Conversation": "conversation",
+    "ConversationVerdict": "conversation",
+    "TurnVerdict": "conversation",
+    "assert_conversation": "conversation",
+    "judge_conversation": "conversation",
+    "PairResult": "judging.rank",
+    "Ranking": "judging.rank",
 }
 
 __all__ = sorted(_WHERE)

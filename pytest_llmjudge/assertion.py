@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_llmjudge.judging import rank
 from pytest_llmjudge.judging.expectations import settle
 from pytest_llmjudge.judging.judge import Judge
 from pytest_llmjudge.runtime.context import SessionHolder, TestContext, current
@@ -53,6 +54,7 @@ def assert_judged(
     min_score: float | None = None,
     pass_score: float | None = None,
     expect: str = "pass",
+    best_of: Sequence[object] | None = None,
     **judge_options: Any,
 ) -> Verdict:
     """Assert that a judge finds ``output`` meets ``rubric``.
@@ -79,6 +81,9 @@ def assert_judged(
         pass_score: A scale's pass mark in its own units (e.g. 7 on 0..10).
         expect: "fail" for a negative control: the test passes only when the
             judge rejects ``output``.
+        best_of: Baseline outputs that ``output`` must each beat (one
+            comparison per baseline, both orders, concurrently); returns the
+            least confident of those verdicts.
         **judge_options: Per-call settings (``min_samples``, ``max_samples``,
             ``min_confidence``, ``temperature``, ``inconclusive``,
             ``instructions``, ``examples``, ...).
@@ -94,6 +99,15 @@ def assert_judged(
     """
     __tracebackhide__ = True
     judge = current_judge()
+    if best_of is not None:  # issue #13: "the new prompt's answer must win"
+        batch = rank.best_of_tasks(judge, output, best_of, rubric, dict(
+            input=input, reference=reference, context=context, threshold=threshold,
+            model=model, better_than=better_than,
+            at_least_as_good_as=at_least_as_good_as, generated_by=generated_by,
+            expected=expected, min_score=min_score, pass_score=pass_score,
+            expect=expect, **judge_options))
+        verdicts = judge.session.loop.run(judge._gather(batch))
+        return rank.settle_best_of(verdicts, batch[0].settings.inconclusive)
     task = judge.task(output, rubric, input=input, reference=reference,
                       context=context, threshold=threshold, model=model,
                       better_than=better_than, at_least_as_good_as=at_least_as_good_as,

@@ -17,12 +17,13 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pytest_llmjudge"
 #: circle) and any lower layer's, never a higher one's.
 LAYERS: list[tuple[str, ...]] = [
     ("plugin",),
-    ("assertion", "canary", "testing", "reporting", "calibration"),
+    ("assertion", "canary", "testing", "reporting", "calibration",
+     "trajectory", "conversation"),
     ("judging",),
     ("runtime",),
     ("storage",),
     ("verdict", "rubric", "settings", "constants", "exceptions", "types", "text",
-     "guidance", "marks", "callables"),
+     "guidance", "marks", "callables", "messages"),
 ]
 HEAVY = ("litellm", "pydantic", "diskcache", "rich", "yaml")
 

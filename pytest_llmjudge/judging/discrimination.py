@@ -12,8 +12,9 @@ gave them:
 - two or more distinct answers: it discriminates; agreement is evidence as
   before ("varied");
 - it passed a negative control (``expect="fail"``: an output known to be bad)
-  and has given one answer only over ``CONTROL_OUTPUTS`` or more outputs, or (scales) one level over at least
-  ``SAME_ANSWER_OUTPUTS`` clearly different outputs: it is flagged
+  and has given one answer only over ``CONTROL_OUTPUTS`` or more outputs, or
+  (scales) one level over at least ``SAME_ANSWER_OUTPUTS`` clearly different
+  outputs: it is flagged
   ("constant"). Its agreement is no evidence, so its per-vote accuracy is
   0.5: every verdict is inconclusive at confidence 0.5, and the summary says
   "the judge gave every output the same answer";

@@ -9,17 +9,18 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmjudge.constants import REPLAYED_MODEL
 from pytest_llmjudge.exceptions import JudgeNotConfiguredError
-from pytest_llmjudge.judging import discrimination
+from pytest_llmjudge.judging import discrimination, rank
 from pytest_llmjudge.judging import task as tasks
 from pytest_llmjudge.judging.calibrated import AGREEMENT_ONLY, Calibration
 from pytest_llmjudge.judging.combine import combine, screened
 from pytest_llmjudge.judging.decide import accuracy_from_agreement
 from pytest_llmjudge.judging.expectations import Expectation, settle_expectations
+from pytest_llmjudge.judging.rank import Ranking
 from pytest_llmjudge.judging.sample import ModelResult, Sampler
 from pytest_llmjudge.judging.screen import degenerate_reason
 from pytest_llmjudge.judging.task import Task
@@ -109,6 +110,25 @@ class Judge:
         __tracebackhide__ = True
         task = self.pair_task(a, b, rubric, mode=PairMode.COMPARE, **kwargs)
         return await self.session.loop.run_async(self.run(task))
+
+    def rank(self, candidates: Sequence[object], rubric: object = None,
+             **kwargs: Any) -> Ranking:
+        """Rank candidates by comparing every pair in both orders (concurrently);
+        ``ranking.winner`` is the index of the one that beat every other one
+        (None for a tie, a cycle or an undecided pair: see ``status``)."""
+        __tracebackhide__ = True
+        batch = rank.pair_tasks(self, candidates, rubric, kwargs)
+        pairs = self.session.loop.run(rank.gather_pairs(self, batch))
+        return rank.decide(len(candidates), pairs)
+
+    def select_best(self, candidates: Sequence[object], rubric: object = None,
+                    **kwargs: Any) -> object | None:
+        """The candidate that beat every other one, or None when the judge
+        found no single best (a tie, inconclusive, a judge error: see
+        ``rank``)."""
+        __tracebackhide__ = True
+        r = self.rank(candidates, rubric, **kwargs)
+        return candidates[r.winner] if r.winner is not None else None
 
     def expect(self, output: object, rubric: object = None, **kwargs: Any) -> None:
         """A soft check: record a judged expectation without stopping the test.

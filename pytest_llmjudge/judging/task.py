@@ -91,6 +91,15 @@ def as_text(value: object, what: str, *, optional: bool = True) -> str | None:
     if isinstance(value, (bytes, bytearray, memoryview)):
         raise JudgeInputError(
             f"{what} is bytes: decode it to text first, e.g. data.decode('utf-8')")
+    shown = getattr(value, "llmjudge_text", None)
+    if callable(shown) and not isinstance(value, type):
+        # A value that knows how the judge should read it (Trajectory,
+        # Conversation: numbered steps and turns instead of JSON).
+        text = shown()
+        if not isinstance(text, str):
+            raise JudgeInputError(f"{what}.llmjudge_text() returned a "
+                                  f"{type(text).__name__}: it must return str")
+        return text
     dump = getattr(value, "model_dump_json", None)
     if callable(dump):
         return str(dump(indent=2))
