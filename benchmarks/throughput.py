@@ -169,7 +169,8 @@ def serve(latency: float) -> None:
                 policy.last is not None else 0.0
             kinds = dict(policy.kinds)
         print(json.dumps({"calls": server.calls, "peak": server.peak_in_flight,
-                          "span": span, "kinds": kinds}), flush=True)
+                          "span": span, "kinds": kinds, "first": policy.first}),
+              flush=True)
     server.stop()
 
 
