@@ -115,6 +115,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     warmup.on_collection_finish(session)
 
 
+@pytest.hookimpl(tryfirst=True)  # inside pytest's warnings context for the test
+def pytest_runtest_protocol(item: pytest.Item) -> None:
+    """While litellm is imported in the background, keep its warning filters."""
+    warmup.in_test()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Make the test's judge settings (marker applied) visible to assert_judged."""
@@ -136,7 +142,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
                       str(item.path)), settings)
     item.stash[context_key] = ctx
     enter(ctx)
-    warmup.in_test()
 
 
 @pytest.hookimpl(trylast=True)

@@ -25,8 +25,8 @@ imports the app's modules, so no lock is held in the opposite order. The
 ``.env`` and cost-map hygiene is the judge's own import's; the environment is
 set by the thread that starts the import, before the thread exists. If the
 import fails, nothing is lost: the first judged call imports on demand and
-reports. The thread is a daemon: a run that ends before it finishes (a fully
-cached run, say) does not wait for it.
+reports. A run that ends before the import finishes (a fully cached run, say)
+waits for it at ``pytest_unconfigure`` (see ``watch``).
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def start(config: pytest.Config, reason: str) -> bool:
 
 
 def in_test() -> None:
-    """``pytest_runtest_setup``: while the import runs, litellm's own warning
+    """``pytest_runtest_protocol``, first: while the import runs, litellm's own warning
     filters (which its import adds to whichever warnings context is current,
     and pytest replaces per test) are added to this test's context too."""
     if state.thread is not None and state.thread.is_alive():
@@ -157,8 +157,18 @@ def _ours(value: Any) -> bool:
 
 
 def watch(config: pytest.Config | None) -> None:
-    """``pytest_configure`` (a config) and ``pytest_unconfigure`` (None)."""
+    """``pytest_configure`` (a config) and ``pytest_unconfigure`` (None).
+
+    At the end of a run, an import still under way is waited for: a daemon
+    thread frozen mid-import at interpreter exit keeps its module locks, and
+    a finaliser that imports (litellm's HTTP handlers' ``__del__`` do) then
+    hangs the exit for ever.
+    """
     state.config = config
+    thread = state.thread
+    if config is None and thread is not None and \
+            thread is not threading.current_thread():
+        thread.join()
 
 
 def api_imported(name: str) -> None:
