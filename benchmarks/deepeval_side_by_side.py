@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import API_KEY, MODEL, ServerProcess
+from throughput import API_KEY, MODEL, ROOT, ServerProcess
 
 CRITERIA = "The actual output correctly answers the input"
 
@@ -161,7 +161,8 @@ def main() -> None:
             (theirs / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
             (theirs / "test_theirs.py").write_text(
                 THEIRS.format(criteria=CRITERIA, n=a.n), encoding="utf-8")
-            our_env = {**base_env, "LLMJUDGE_API_KEY": API_KEY}
+            our_env = {**base_env, "LLMJUDGE_API_KEY": API_KEY,
+                       "PYTHONPATH": str(ROOT)}  # this checkout is measured
             our_args = [f"--llmjudge-model={MODEL}",
                         f"--llmjudge-api-base={srv.base_url}", *extra]
             their_env = {**base_env, **OFFLINE_ENV, "HOME": str(theirs / "home"),

@@ -169,7 +169,8 @@ def serve(latency: float) -> None:
                 policy.last is not None else 0.0
             kinds = dict(policy.kinds)
         print(json.dumps({"calls": server.calls, "peak": server.peak_in_flight,
-                          "span": span, "kinds": kinds}), flush=True)
+                          "span": span, "kinds": kinds, "first": policy.first}),
+              flush=True)
     server.stop()
 
 
@@ -217,7 +218,8 @@ def pytest_run(base_url: str, n: int, select: str, extra: list[str]
         Path(tmp, "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
         Path(tmp, "test_bench.py").write_text(SUITE.format(rubric=RUBRIC),
                                               encoding="utf-8")
-        env = {**os.environ, "BENCH_N": str(n), "LLMJUDGE_API_KEY": API_KEY}
+        env = {**os.environ, "BENCH_N": str(n), "LLMJUDGE_API_KEY": API_KEY,
+               "PYTHONPATH": str(ROOT)}  # this checkout, not an installed copy
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                f"--llmjudge-model={MODEL}", f"--llmjudge-api-base={base_url}",
                "-k", select, *extra]

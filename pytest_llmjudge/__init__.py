@@ -112,6 +112,10 @@ __all__ = sorted(_WHERE)
 
 def __getattr__(name: str) -> Any:
     if name in _WHERE:
+        if name in ("assert_judged", "current_judge"):  # a module that judges
+            from pytest_llmjudge.runtime.warmup import api_imported
+
+            api_imported(name)
         value = getattr(import_module(f".{_WHERE[name]}", __name__), name)
         globals()[name] = value
         return value

@@ -15,6 +15,10 @@ DEFAULT_CACHE_DIR = ".llmjudge_cache"
 DEFAULT_RECORD_DIR = "llmjudge_records"
 HISTORY_FILE = "history.json"
 
+#: Set (if unset) before litellm is imported: the bundled price map instead of a
+#: download at import, and no telemetry. Set by the thread that decides to import.
+LITELLM_ENV = (("LITELLM_LOCAL_MODEL_COST_MAP", "True"), ("LITELLM_TELEMETRY", "False"))
+
 #: The model named in verdicts replayed from records when no model is configured.
 REPLAYED_MODEL = "(recorded)"
 

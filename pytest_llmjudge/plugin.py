@@ -22,6 +22,7 @@ from pytest_llmjudge.reporting.run import (
     teststatus,
 )
 from pytest_llmjudge.reporting.state import RunState, state_key
+from pytest_llmjudge.runtime import warmup
 from pytest_llmjudge.runtime.context import (
     SessionHolder,
     TestContext,
@@ -83,6 +84,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[holder_key] = SessionHolder(build)
     config.stash[state_key] = RunState(run_id=run_id, started=started)
     register(config)
+    warmup.watch(config)
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: absent under -p no:xdist
@@ -101,6 +103,22 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         from pytest_llmjudge.canary import add_items
 
         add_items(session, items)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Start importing litellm in the background at the first judged test."""
+    warmup.on_collected(item)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """After deselection: start the background import if a judged test is left."""
+    warmup.on_collection_finish(session)
+
+
+@pytest.hookimpl(tryfirst=True)  # inside pytest's warnings context for the test
+def pytest_runtest_protocol(item: pytest.Item) -> None:
+    """While litellm is imported in the background, keep its warning filters."""
+    warmup.in_test()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -176,6 +194,7 @@ def judge(request: pytest.FixtureRequest) -> Judge:
     """A configured judge for non-raising use: ``judge.check(...) -> Verdict``."""
     from pytest_llmjudge.assertion import current_judge
 
+    warmup.start(request.config, f"{request.node.nodeid} asks for the judge fixture")
     return current_judge()
 
 
@@ -219,6 +238,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    warmup.watch(None)
     holder = config.stash.get(holder_key, None)
     if holder is not None and holder.built is not None:
         holder.built.close()

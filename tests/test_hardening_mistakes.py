@@ -175,8 +175,11 @@ def _section(text: str, test: str) -> list[str]:
 @pytest.mark.subprocess("test_00_plugin_load_imports_no_litellm checks the run's own "
                         "process never imported litellm")
 def test_user_mistakes(pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
-                       judge_args: list[str]) -> None:
+                       judge_args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     judge_server.policy = Judge()
+    # test_00 checks what loading the plugin imports: without the background
+    # import that a module importing assert_judged starts (issue #14).
+    monkeypatch.setenv("LLMJUDGE_EAGER_IMPORT", "0")
     pytester.makepyfile(test_mistakes=MISTAKES)
     result = pytester.runpytest_subprocess(*judge_args, "-p", "no:randomly")
     result.assert_outcomes(passed=3, failed=15, errors=2)

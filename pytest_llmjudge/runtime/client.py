@@ -11,17 +11,20 @@ retries are switched off so that a call count means what it says.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 import json
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from pytest_llmjudge.callables import PREFIX, lookup
+from pytest_llmjudge.constants import LITELLM_ENV
 from pytest_llmjudge.exceptions import ConfigError, JudgeCallError
 from pytest_llmjudge.runtime.faults import (
     FORMAT_REFUSED,
@@ -72,33 +75,120 @@ class Reply:
         )
 
 
-#: One importer at a time: threads of a test (or the judge loop and a
-#: background warm-up) reaching the first import together must not see a
-#: half-initialised module or swap ``load_dotenv`` back under each other.
+#: One importer at a time: threads of a test (or the judge loop and the
+#: background import of ``warmup.py``) reaching the first import together must
+#: not see a half-initialised module or swap ``load_dotenv`` under each other.
 _IMPORT_LOCK = threading.Lock()
+#: litellm's own import-time warning filters (litellm/__init__.py): pydantic
+#: notices given when litellm's models are built, at its import and lazily at
+#: its first call. A filter lives only as long as the warnings context it was
+#: added in (pytest keeps one per test), and the import may have been made in
+#: another thread or test: they are added again where the judge first calls,
+#: and in each test while a background import runs (``warmup.py``).
+LITELLM_FILTERS = (".*conflict with protected namespace.*",
+                   ".*Accessing the.*attribute on the instance is deprecated.*",
+                   ".*`ReadOnly` qualifier.*")
+_first_use = [True]
+
+
+def add_litellm_filters() -> None:
+    for message in LITELLM_FILTERS:
+        warnings.filterwarnings("ignore", message=message)
+
+
+def prepare_environment() -> None:
+    """The import-time environment litellm needs (see ``LITELLM_ENV``)."""
+    for name, value in LITELLM_ENV:
+        os.environ.setdefault(name, value)
 
 
 def litellm() -> ModuleType:
     """Import litellm safely: local price map, no ``.env`` loading, quiet."""
     mod = sys.modules.get("litellm")
-    if mod is not None and getattr(mod, "_llmjudge_ready", False):
+    if mod is not None and not _first_use[0]:
         return mod
     with _IMPORT_LOCK:
-        return _import_litellm()
+        mod = _import_litellm()
+        # As litellm's own import does, in the caller's warnings context.
+        add_litellm_filters()
+        _build_models(mod)
+        _first_use[0] = False
+    return mod
+
+
+def warm(model: str | None) -> None:
+    """Import litellm and what its first call loads lazily (``warmup.py``).
+
+    Runs in a background thread while the main thread collects or runs other
+    tests: nothing here touches the warnings filters (they are process-wide
+    and pytest swaps them per test phase) and nothing sends a request.
+    """
+    with _IMPORT_LOCK:
+        mod = _import_litellm()
+        try:  # litellm's filters were added by its import
+            _build_models(mod)
+        except Warning:  # a filter turned it into an error: built on first use
+            pass
+    provider = ""
+    if model:
+        try:
+            provider = str(mod.get_llm_provider(model)[1])
+        except Exception:  # the first judged call says what is wrong
+            return
+        _KNOWN_MODELS.add(model)
+    if not model or provider in ("openai", "azure", "openai_like"):
+        _warm_openai()
+    for name in _FIRST_CALL_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # another litellm version: only the warm-up is shorter
+            pass
+
+
+#: Modules litellm 1.106 imports during its first call (1.5 s together with
+#: the OpenAI SDK's resources on an idle core); missing ones are skipped.
+_FIRST_CALL_MODULES = ("litellm.proxy._types", "litellm._service_logger", "jiter",
+                       "litellm.llms.litellm_proxy.chat.transformation")
+
+
+def _warm_openai() -> None:
+    """Build (and close) an OpenAI SDK client: its first use imports every
+    resource module. It is pointed at a closed loopback port and sends nothing."""
+    try:
+        import openai
+
+        sdk = openai.OpenAI(api_key="llmjudge-warm-up", base_url="http://127.0.0.1:9/v1")
+        sdk.chat.completions  # noqa: B018  (the lazy import is the point)
+        sdk.close()
+    except Exception:
+        pass
+
+
+def _build_models(mod: ModuleType) -> None:
+    if not getattr(mod, "_llmjudge_built", False):
+        mod.ModelResponse()
+        setattr(mod, "_llmjudge_built", True)  # noqa: B010
 
 
 def _import_litellm() -> ModuleType:
     ready = sys.modules.get("litellm")
     if ready is not None and getattr(ready, "_llmjudge_ready", False):
         return ready
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    os.environ.setdefault("LITELLM_TELEMETRY", "False")
+    prepare_environment()
     import dotenv  # litellm depends on python-dotenv
 
     saved = dotenv.load_dotenv
-    # litellm calls load_dotenv() at import; the test process's environment
-    # is the user's, not a file's.
-    dotenv.load_dotenv = lambda *a, **k: False
+    importer = threading.get_ident()
+
+    def load_dotenv(*args: Any, **kwargs: Any) -> bool:
+        # litellm calls load_dotenv() at import; the test process's environment
+        # is the user's, not a file's. Other threads (the app under test, during
+        # a background import) get the real function.
+        if threading.get_ident() == importer:
+            return False
+        return bool(saved(*args, **kwargs))
+
+    dotenv.load_dotenv = load_dotenv
     try:
         import litellm as imported
     finally:
