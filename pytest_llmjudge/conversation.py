@@ -18,7 +18,6 @@ import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
 from pytest_llmjudge.assertion import current_judge
@@ -26,10 +25,9 @@ from pytest_llmjudge.constants import REASONING_SHOWN
 from pytest_llmjudge.exceptions import (
     ConfigError,
     JudgedAssertionError,
-    JudgeInconclusiveWarning,
     JudgeOutcomeError,
-    warn_at_caller,
 )
+from pytest_llmjudge.judging.expectations import tolerated
 from pytest_llmjudge.judging.message import format_verdict, headline
 from pytest_llmjudge.marks import check_threshold
 from pytest_llmjudge.messages import (
@@ -221,14 +219,8 @@ def settle_conversation(result: ConversationVerdict, action: str = "fail"
         err = next(t.verdict for t in result.turns
                    if t.verdict.outcome is Outcome.JUDGE_ERROR)
         raise ConversationJudgeError(message, err, result)
-    if result.outcome is Outcome.INCONCLUSIVE:
-        if action == "xfail":
-            pytest.xfail(message)
-        if action == "skip":
-            pytest.skip(message)
-        if action == "warn":
-            warn_at_caller(JudgeInconclusiveWarning(message))
-            return result
+    if result.outcome is Outcome.INCONCLUSIVE and tolerated(message, action):
+        return result
     raise ConversationAssertionError(message, first, result)
 
 

@@ -44,15 +44,23 @@ def settle(verdict: Verdict, inconclusive: str) -> Verdict:
     message = format_verdict(verdict)
     if verdict.outcome is Outcome.JUDGE_ERROR:
         raise JudgeOutcomeError(message, verdict)
-    if verdict.outcome is Outcome.INCONCLUSIVE:
-        if inconclusive == "xfail":
-            pytest.xfail(message)
-        if inconclusive == "skip":
-            pytest.skip(message)
-        if inconclusive == "warn":
-            warn_at_caller(JudgeInconclusiveWarning(message))
-            return verdict
+    if verdict.outcome is Outcome.INCONCLUSIVE and tolerated(message, inconclusive):
+        return verdict
     raise JudgedAssertionError(message, verdict)
+
+
+def tolerated(message: str, action: str) -> bool:
+    """What ``inconclusive=`` does to an inconclusive result: xfail or skip the
+    test (raises), warn (True: the caller returns), or fail (False)."""
+    __tracebackhide__ = True
+    if action == "xfail":
+        pytest.xfail(message)
+    if action == "skip":
+        pytest.skip(message)
+    if action == "warn":
+        warn_at_caller(JudgeInconclusiveWarning(message))
+        return True
+    return False
 
 
 def settle_expectations(pending: list[Expectation], error: BaseException | None = None
