@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ from pytest_llmjudge.judging.prompt import (
 from pytest_llmjudge.judging.task import Task
 from pytest_llmjudge.rubric import Rubric, Scale
 from pytest_llmjudge.runtime.client import (
+    TIME_BUDGET,
     Reply,
     check_model,
     complete,
@@ -250,15 +252,29 @@ class Sampler:
         # Counted once it holds a slot: a judgment cancelled while waiting for
         # one made no call. Every HTTP request is a call: retries, re-asks and
         # a refused format's request included.
-        async with await self.session.loop.slot(model, paced=False) as slot:
+        s = task.settings
+        endpoint = f"{model} {s.api_base or ''}"
+        watch = self.session.watch
+
+        def observe(sent: float, ended: float, outcome: str) -> None:
+            watch.observe(endpoint, f"{model} at {s.api_base}" if s.api_base
+                          else model, sent, ended, outcome, timeout=s.timeout,
+                          concurrency=self.session.loop.concurrency)
+
+        async with watch.gate(endpoint), \
+                await self.session.loop.slot(model, paced=False) as slot:
             async def before_request() -> None:
                 await slot.pace()
                 self.session.spend_call(model)
                 usage.calls += 1
 
+            # The time budget starts once the request may go: a retry after a
+            # timeout is sent only while it fits (runtime/client.py).
+            deadline = time.monotonic() + TIME_BUDGET * s.timeout
             for attempt in range(2):
                 reply = await self._ask(task, model, messages, index, names,
-                                        (low, top), budget, before_request)
+                                        (low, top), budget, before_request,
+                                        deadline, observe)
                 usage.add(reply)
                 self.session.spend(reply)
                 if reply.finish_reason == "length":
@@ -286,7 +302,8 @@ class Sampler:
     async def _ask(self, task: Task, model: str, messages: list[dict[str, str]],
                    index: int, names: tuple[str, ...], scores: tuple[int, int],
                    budget: int,
-                   before_request: Callable[[], Awaitable[None]]) -> Reply:
+                   before_request: Callable[[], Awaitable[None]], deadline: float,
+                   observe: Callable[[float, float, str], None]) -> Reply:
         """One request, stepping down the reply formats the endpoint refuses."""
         s = task.settings
         while True:
@@ -299,7 +316,8 @@ class Sampler:
                                                  scores[0]),
                     temperature=s.temperature, seed=index if index >= 2 else None,
                     timeout=s.timeout, retries=s.retries, logprobs=s.logprobs,
-                    max_tokens=budget, before_attempt=before_request)
+                    max_tokens=budget, before_attempt=before_request,
+                    deadline=deadline, observe=observe)
             except JudgeCallError as exc:
                 if exc.cause != FORMAT_REFUSED or name == FORMAT_CHAIN[-1]:
                     raise

@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -156,6 +157,8 @@ async def complete(
     logprobs: bool,
     max_tokens: int | None = None,
     before_attempt: Callable[[], Awaitable[None]] | None = None,
+    deadline: float | None = None,
+    observe: Callable[[float, float, str], None] | None = None,
 ) -> Reply:
     """One judge call with our bounded retries; raises ``JudgeCallError``.
 
@@ -167,6 +170,14 @@ async def complete(
     A refused ``response_format`` (400, 422 or 500 whose body names
     response_format, json_schema or a grammar) is a capability answer, not a
     fault: it is raised at once with cause ``FORMAT_REFUSED``, never retried.
+
+    After a timeout the server may still be computing the request we gave up
+    on (a one-slot local server does), and a retry sent at once would wait
+    behind it and time out again: the retry first waits as long as the call
+    did (``timeout``), and is sent only if it can end by ``deadline`` (a
+    ``time.monotonic()`` value: the judgment's time budget); otherwise the
+    call fails now and says so. ``observe(sent, ended, outcome)`` is told of
+    every request ("ok", "timeout" or "error").
     """
     fn = lookup(model)
     if fn is not None:  # a Python callable as the judge: no litellm at all
@@ -195,17 +206,27 @@ async def complete(
         kwargs["logprobs"] = True
         kwargs["top_logprobs"] = 5
     last: Retryable | None = None
+    waited = 0.0  # seconds waited, after timeouts, for abandoned requests
     for attempt in range(retries + 1):
         if before_attempt is not None:
             await before_attempt()
+        sent = time.monotonic()
         try:
-            return await asyncio.wait_for(_call(lm, kwargs, model), timeout + 5.0)
+            reply = await asyncio.wait_for(_call(lm, kwargs, model), timeout + 5.0)
+            if observe is not None:
+                observe(sent, time.monotonic(), "ok")
+            return reply
         except Retryable as exc:
             last = exc
+            if observe is not None:
+                observe(sent, time.monotonic(), "error")
         except asyncio.CancelledError:
             raise
         except (asyncio.TimeoutError, Exception) as exc:
             cause, retryable = classify(exc)
+            if observe is not None:
+                observe(sent, time.monotonic(), "timeout" if cause == "timeout"
+                        else "error")
             detail = _short(exc, api_key)
             if response_format is not None and format_refused(exc, detail):
                 cause, retryable = FORMAT_REFUSED, False
@@ -223,14 +244,43 @@ async def complete(
                     f"retried: {detail}", cause=cause, retries=attempt) from None
             last = Retryable(cause, detail, wait)
         if attempt < retries:
-            await asyncio.sleep(backoff(attempt, last.retry_after))
+            pause = backoff(attempt, last.retry_after)
+            if last.cause == "timeout":
+                pause = max(pause, timeout)
+                # A quarter timeout of slack: a timeout fires a little late.
+                if deadline is not None and \
+                        time.monotonic() + pause + timeout > deadline + timeout / 4:
+                    raise JudgeCallError(_out_of_time(
+                        attempt + 1, timeout, waited, redact(last.detail, api_key)),
+                        cause="timeout", retries=attempt) from None
+                waited += pause
+            await asyncio.sleep(pause)
     assert last is not None
     # Causes are our own words; a detail may quote the provider.
+    after = (f" (each retry after a timeout first waited {timeout:g} s for the "
+             "server to finish the request given up on)" if waited else "")
     raise JudgeCallError(
         f"judge call failed after {retries + 1} attempt(s): {last.cause}: "
-        f"{redact(last.detail, api_key)}",
+        f"{redact(last.detail, api_key)}{after}",
         cause=last.cause, retries=retries,
     )
+
+
+#: A judgment's time budget, in timeouts: one attempt, one wait for an
+#: abandoned request, one retry (see ``complete``).
+TIME_BUDGET = 3.0
+
+
+def _out_of_time(attempts: int, timeout: float, waited: float, detail: str) -> str:
+    return (f"judge call failed: timeout: {attempts} request(s) got no reply within "
+            f"--llmjudge-timeout={timeout:g} s"
+            + (f" (waited {waited:.1f} s for the server to finish a request given up "
+               "on before retrying)" if waited else "")
+            + f"; not retried: the judgment's time budget ({TIME_BUDGET:g} x the "
+            f"timeout = {TIME_BUDGET * timeout:g} s) is spent, and a retry sent at "
+            "once would wait behind the request given up on, which a server that "
+            "serves one request at a time keeps computing. Raise --llmjudge-timeout "
+            f"or lower --llmjudge-max-tokens: {detail}")
 
 
 async def _call_callable(fn: Callable[..., Any], model: str,
