@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -38,8 +37,8 @@ from pytest_llmjudge.judging.prompt import (
 from pytest_llmjudge.judging.task import Task
 from pytest_llmjudge.rubric import Rubric, Scale
 from pytest_llmjudge.runtime.client import (
-    TIME_BUDGET,
     Reply,
+    TimeBudget,
     check_model,
     complete,
     redact,
@@ -268,13 +267,12 @@ class Sampler:
                 self.session.spend_call(model)
                 usage.calls += 1
 
-            # The time budget starts once the request may go: a retry after a
-            # timeout is sent only while it fits (runtime/client.py).
-            deadline = time.monotonic() + TIME_BUDGET * s.timeout
+            # Timeouts are bounded across the re-ask too (runtime/client.py).
+            timeouts = TimeBudget()
             for attempt in range(2):
                 reply = await self._ask(task, model, messages, index, names,
                                         (low, top), budget, before_request,
-                                        deadline, observe)
+                                        timeouts, observe)
                 usage.add(reply)
                 self.session.spend(reply)
                 if reply.finish_reason == "length":
@@ -302,7 +300,8 @@ class Sampler:
     async def _ask(self, task: Task, model: str, messages: list[dict[str, str]],
                    index: int, names: tuple[str, ...], scores: tuple[int, int],
                    budget: int,
-                   before_request: Callable[[], Awaitable[None]], deadline: float,
+                   before_request: Callable[[], Awaitable[None]],
+                   timeouts: TimeBudget,
                    observe: Callable[[float, float, str], None]) -> Reply:
         """One request, stepping down the reply formats the endpoint refuses."""
         s = task.settings
@@ -317,7 +316,7 @@ class Sampler:
                     temperature=s.temperature, seed=index if index >= 2 else None,
                     timeout=s.timeout, retries=s.retries, logprobs=s.logprobs,
                     max_tokens=budget, before_attempt=before_request,
-                    deadline=deadline, observe=observe)
+                    budget=timeouts, observe=observe)
             except JudgeCallError as exc:
                 if exc.cause != FORMAT_REFUSED or name == FORMAT_CHAIN[-1]:
                     raise

@@ -157,7 +157,7 @@ async def complete(
     logprobs: bool,
     max_tokens: int | None = None,
     before_attempt: Callable[[], Awaitable[None]] | None = None,
-    deadline: float | None = None,
+    budget: TimeBudget | None = None,
     observe: Callable[[float, float, str], None] | None = None,
 ) -> Reply:
     """One judge call with our bounded retries; raises ``JudgeCallError``.
@@ -174,10 +174,11 @@ async def complete(
     After a timeout the server may still be computing the request we gave up
     on (a one-slot local server does), and a retry sent at once would wait
     behind it and time out again: the retry first waits as long as the call
-    did (``timeout``), and is sent only if it can end by ``deadline`` (a
-    ``time.monotonic()`` value: the judgment's time budget); otherwise the
-    call fails now and says so. ``observe(sent, ended, outcome)`` is told of
-    every request ("ok", "timeout" or "error").
+    did (``timeout``), and ``budget`` (shared by a presentation's requests,
+    re-asks included) bounds the timeouts, so that a judgment takes about
+    ``TimeBudget.timeouts + 1`` timeouts at most; past it the call fails and
+    says so. ``observe(sent, ended, outcome)`` is told of every request ("ok",
+    "timeout" or "error").
     """
     fn = lookup(model)
     if fn is not None:  # a Python callable as the judge: no litellm at all
@@ -247,12 +248,12 @@ async def complete(
             pause = backoff(attempt, last.retry_after)
             if last.cause == "timeout":
                 pause = max(pause, timeout)
-                # A quarter timeout of slack: a timeout fires a little late.
-                if deadline is not None and \
-                        time.monotonic() + pause + timeout > deadline + timeout / 4:
-                    raise JudgeCallError(_out_of_time(
-                        attempt + 1, timeout, waited, redact(last.detail, api_key)),
-                        cause="timeout", retries=attempt) from None
+                if budget is not None:
+                    budget.spent += 1
+                    if budget.spent >= budget.timeouts:
+                        raise JudgeCallError(_out_of_time(
+                            budget, timeout, waited, redact(last.detail, api_key)),
+                            cause="timeout", retries=attempt) from None
                 waited += pause
             await asyncio.sleep(pause)
     assert last is not None
@@ -266,21 +267,28 @@ async def complete(
     )
 
 
-#: A judgment's time budget, in timeouts: one attempt, one wait for an
-#: abandoned request, one retry (see ``complete``).
-TIME_BUDGET = 3.0
+@dataclass
+class TimeBudget:
+    """How many timeouts a presentation's requests may have: after the first,
+    one retry (sent after waiting a timeout); after the second, none. A
+    judgment then takes about three timeouts at most, never ``retries + 1``
+    timeouts plus the queue behind abandoned requests."""
+
+    timeouts: int = 2
+    spent: int = 0
 
 
-def _out_of_time(attempts: int, timeout: float, waited: float, detail: str) -> str:
-    return (f"judge call failed: timeout: {attempts} request(s) got no reply within "
-            f"--llmjudge-timeout={timeout:g} s"
-            + (f" (waited {waited:.1f} s for the server to finish a request given up "
-               "on before retrying)" if waited else "")
-            + f"; not retried: the judgment's time budget ({TIME_BUDGET:g} x the "
-            f"timeout = {TIME_BUDGET * timeout:g} s) is spent, and a retry sent at "
-            "once would wait behind the request given up on, which a server that "
-            "serves one request at a time keeps computing. Raise --llmjudge-timeout "
-            f"or lower --llmjudge-max-tokens: {detail}")
+def _out_of_time(budget: TimeBudget, timeout: float, waited: float,
+                 detail: str) -> str:
+    return (f"judge call failed: timeout: {budget.spent} request(s) got no reply "
+            f"within --llmjudge-timeout={timeout:g} s"
+            + (f" (the retry was sent after waiting {waited:.1f} s for the server to "
+               "finish the request given up on)" if waited else "")
+            + f"; not retried again: the judgment's time budget ({budget.timeouts} "
+            "timeouts per presentation) is spent, and a retry sent at once would "
+            "wait behind the request given up on, which a server that serves one "
+            "request at a time keeps computing. Raise --llmjudge-timeout or lower "
+            f"--llmjudge-max-tokens: {detail}")
 
 
 async def _call_callable(fn: Callable[..., Any], model: str,

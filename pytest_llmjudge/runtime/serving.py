@@ -44,6 +44,7 @@ class _Endpoint:
     replies: list[tuple[float, float]] = field(default_factory=list)
     seen: int = 0  # attempts observed (replies and timeouts)
     fastest: float | None = None
+    first_reply: float | None = None
     serial: int = 0
     together: int = 0
     one_slot: bool = False
@@ -92,8 +93,13 @@ class ServingWatch:
             self._slow(ep, took, outcome, timeout, concurrency)
         if outcome != "ok":
             return
-        ep.fastest = took if ep.fastest is None else min(ep.fastest, took)
-        self._pair(ep, sent, ended)
+        if ep.first_reply is None:
+            ep.first_reply = ended
+        elif sent >= ep.first_reply:
+            # Requests sent before any reply came back also timed the client's
+            # warm-up (its first connection): they are not evidence.
+            ep.fastest = took if ep.fastest is None else min(ep.fastest, took)
+            self._pair(ep, sent, ended)
         ep.replies = [*ep.replies[-(_KEEP - 1):], (sent, ended)]
         if not ep.one_slot and ep.serial >= SERIAL_EVIDENCE and not ep.together:
             ep.one_slot = True
@@ -116,7 +122,7 @@ class ServingWatch:
         last = max(before)
         if last - sent < 0.5 * unit:
             return  # barely overlapped: says nothing
-        if ended - last >= 0.75 * unit:
+        if ended - last >= 0.5 * unit:
             ep.serial += 1
         else:
             ep.together += 1
