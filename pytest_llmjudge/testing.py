@@ -219,11 +219,17 @@ class ScriptedJudgeServer:
     ``calls`` counts chat-completion requests; ``requests`` keeps them parsed,
     and ``arrivals[i]`` is when ``requests[i]`` arrived (``time.monotonic()``,
     taken once its body was read; in order).
+
+    ``one_slot=True`` serves like llama.cpp's server with one slot: one request
+    at a time (the others wait their turn), and a request whose client gave up
+    is still computed to the end before the next one is served.
     """
 
     def __init__(self, policy: Callable[[JudgeRequest], Reply] | None = None,
-                 host: str = "127.0.0.1", port: int = 0):
+                 host: str = "127.0.0.1", port: int = 0, *, one_slot: bool = False):
         self.policy: Callable[[JudgeRequest], Reply] = policy or ScriptedJudge()
+        self.one_slot = one_slot
+        self._slot = threading.Lock()
         self.requests: list[JudgeRequest] = []
         self.headers: list[dict[str, str]] = []
         self.arrivals: list[float] = []
@@ -265,7 +271,11 @@ class ScriptedJudgeServer:
                     server.in_flight += 1
                     server.peak_in_flight = max(server.peak_in_flight, server.in_flight)
                 try:
-                    self._answer(req, body)
+                    if server.one_slot:
+                        with server._slot:
+                            self._answer(req, body)
+                    else:
+                        self._answer(req, body)
                 finally:
                     with server._lock:
                         server.in_flight -= 1

@@ -75,6 +75,7 @@ class _ServerPool:
             srv.arrivals.clear()
             srv.peak_in_flight = 0
         srv.policy = ScriptedJudge()
+        srv.one_slot = False
         return srv
 
     def close(self) -> None:

@@ -38,6 +38,7 @@ from pytest_llmjudge.judging.task import Task
 from pytest_llmjudge.rubric import Rubric, Scale
 from pytest_llmjudge.runtime.client import (
     Reply,
+    TimeBudget,
     check_model,
     complete,
     redact,
@@ -250,15 +251,28 @@ class Sampler:
         # Counted once it holds a slot: a judgment cancelled while waiting for
         # one made no call. Every HTTP request is a call: retries, re-asks and
         # a refused format's request included.
-        async with await self.session.loop.slot(model, paced=False) as slot:
+        s = task.settings
+        endpoint = f"{model} {s.api_base or ''}"
+        watch = self.session.watch
+
+        def observe(sent: float, ended: float, outcome: str) -> None:
+            watch.observe(endpoint, f"{model} at {s.api_base}" if s.api_base
+                          else model, sent, ended, outcome, timeout=s.timeout,
+                          concurrency=self.session.loop.concurrency)
+
+        async with watch.gate(endpoint), \
+                await self.session.loop.slot(model, paced=False) as slot:
             async def before_request() -> None:
                 await slot.pace()
                 self.session.spend_call(model)
                 usage.calls += 1
 
+            # Timeouts are bounded across the re-ask too (runtime/client.py).
+            timeouts = TimeBudget()
             for attempt in range(2):
                 reply = await self._ask(task, model, messages, index, names,
-                                        (low, top), budget, before_request)
+                                        (low, top), budget, before_request,
+                                        timeouts, observe)
                 usage.add(reply)
                 self.session.spend(reply)
                 if reply.finish_reason == "length":
@@ -286,7 +300,9 @@ class Sampler:
     async def _ask(self, task: Task, model: str, messages: list[dict[str, str]],
                    index: int, names: tuple[str, ...], scores: tuple[int, int],
                    budget: int,
-                   before_request: Callable[[], Awaitable[None]]) -> Reply:
+                   before_request: Callable[[], Awaitable[None]],
+                   timeouts: TimeBudget,
+                   observe: Callable[[float, float, str], None]) -> Reply:
         """One request, stepping down the reply formats the endpoint refuses."""
         s = task.settings
         while True:
@@ -299,7 +315,8 @@ class Sampler:
                                                  scores[0]),
                     temperature=s.temperature, seed=index if index >= 2 else None,
                     timeout=s.timeout, retries=s.retries, logprobs=s.logprobs,
-                    max_tokens=budget, before_attempt=before_request)
+                    max_tokens=budget, before_attempt=before_request,
+                    budget=timeouts, observe=observe)
             except JudgeCallError as exc:
                 if exc.cause != FORMAT_REFUSED or name == FORMAT_CHAIN[-1]:
                     raise

@@ -27,13 +27,24 @@ def _is_worker(config: pytest.Config) -> bool:
 class _Collector:
     """Controller-side hooks: gather records from reports, counters from workers."""
 
-    def __init__(self, state: RunState):
+    def __init__(self, state: RunState, config: pytest.Config):
         self.state = state
+        self.config = config
+        self.shown: set[str] = set()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         recs = getattr(report, "llmjudge", None)
         if isinstance(recs, list):
             self.state.records.extend(r for r in recs if isinstance(r, dict))
+        notices = getattr(report, "llmjudge_notices", None)
+        if isinstance(notices, list):
+            # Said while the run goes on (the summary repeats it as a note).
+            tr = self.config.pluginmanager.get_plugin("terminalreporter")
+            for n in notices:
+                if tr is not None and n not in self.shown:
+                    self.shown.add(n)
+                    tr.ensure_newline()
+                    tr.write_line(f"llmjudge: {n}", yellow=True)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -44,7 +55,7 @@ class _Collector:
 
 def register(config: pytest.Config) -> None:
     if not _is_worker(config):
-        config.pluginmanager.register(_Collector(config.stash[state_key]),
+        config.pluginmanager.register(_Collector(config.stash[state_key], config),
                                       "llmjudge-collector")
 
 
@@ -59,6 +70,10 @@ def attach(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[N
         JudgeOutcomeError,
     )
 
+    js = ctx.holder.built
+    notices = js.watch.take_notices() if js is not None else []
+    if notices:  # a slow judge, found on the judge loop: shown by the controller
+        report.llmjudge_notices = notices  # type: ignore[attr-defined]
     recs = list(ctx.records)
     ctx.records.clear()
     exc = call.excinfo.value if call.excinfo is not None else None

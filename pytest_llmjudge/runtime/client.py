@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -246,6 +247,8 @@ async def complete(
     logprobs: bool,
     max_tokens: int | None = None,
     before_attempt: Callable[[], Awaitable[None]] | None = None,
+    budget: TimeBudget | None = None,
+    observe: Callable[[float, float, str], None] | None = None,
 ) -> Reply:
     """One judge call with our bounded retries; raises ``JudgeCallError``.
 
@@ -257,6 +260,15 @@ async def complete(
     A refused ``response_format`` (400, 422 or 500 whose body names
     response_format, json_schema or a grammar) is a capability answer, not a
     fault: it is raised at once with cause ``FORMAT_REFUSED``, never retried.
+
+    After a timeout the server may still be computing the request we gave up
+    on (a one-slot local server does), and a retry sent at once would wait
+    behind it and time out again: the retry first waits as long as the call
+    did (``timeout``), and ``budget`` (shared by a presentation's requests,
+    re-asks included) bounds the timeouts, so that a judgment takes about
+    ``TimeBudget.timeouts + 1`` timeouts at most; past it the call fails and
+    says so. ``observe(sent, ended, outcome)`` is told of every request ("ok",
+    "timeout" or "error").
     """
     fn = lookup(model)
     if fn is not None:  # a Python callable as the judge: no litellm at all
@@ -285,17 +297,27 @@ async def complete(
         kwargs["logprobs"] = True
         kwargs["top_logprobs"] = 5
     last: Retryable | None = None
+    waited = 0.0  # seconds waited, after timeouts, for abandoned requests
     for attempt in range(retries + 1):
         if before_attempt is not None:
             await before_attempt()
+        sent = time.monotonic()
         try:
-            return await asyncio.wait_for(_call(lm, kwargs, model), timeout + 5.0)
+            reply = await asyncio.wait_for(_call(lm, kwargs, model), timeout + 5.0)
+            if observe is not None:
+                observe(sent, time.monotonic(), "ok")
+            return reply
         except Retryable as exc:
             last = exc
+            if observe is not None:
+                observe(sent, time.monotonic(), "error")
         except asyncio.CancelledError:
             raise
         except (asyncio.TimeoutError, Exception) as exc:
             cause, retryable = classify(exc)
+            if observe is not None:
+                observe(sent, time.monotonic(), "timeout" if cause == "timeout"
+                        else "error")
             detail = _short(exc, api_key)
             if response_format is not None and format_refused(exc, detail):
                 cause, retryable = FORMAT_REFUSED, False
@@ -313,14 +335,71 @@ async def complete(
                     f"retried: {detail}", cause=cause, retries=attempt) from None
             last = Retryable(cause, detail, wait)
         if attempt < retries:
-            await asyncio.sleep(backoff(attempt, last.retry_after))
+            pause = backoff(attempt, last.retry_after)
+            if last.cause == "timeout":
+                # A server of our own (loopback, LAN) may still be computing
+                # the request given up on; a provider's cloud is not queued so.
+                if local_endpoint(api_base):
+                    pause = max(pause, timeout)
+                if budget is not None:
+                    budget.spent += 1
+                    if budget.spent >= budget.timeouts:
+                        raise JudgeCallError(_out_of_time(
+                            budget, timeout, waited, redact(last.detail, api_key)),
+                            cause="timeout", retries=attempt) from None
+                waited += pause
+            await asyncio.sleep(pause)
     assert last is not None
     # Causes are our own words; a detail may quote the provider.
+    after = (f" (each retry after a timeout first waited {timeout:g} s for the "
+             "server to finish the request given up on)" if waited else "")
     raise JudgeCallError(
         f"judge call failed after {retries + 1} attempt(s): {last.cause}: "
-        f"{redact(last.detail, api_key)}",
+        f"{redact(last.detail, api_key)}{after}",
         cause=last.cause, retries=retries,
     )
+
+
+def local_endpoint(api_base: str | None) -> bool:
+    """A judge served from this machine or a private network (llama.cpp,
+    vLLM, Ollama, LM Studio), where one request can hold the only slot."""
+    if not api_base:
+        return False
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(api_base).hostname or "").lower()
+    if host in ("localhost", "host.docker.internal") or host.endswith(".local"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private or ip.is_link_local
+
+
+@dataclass
+class TimeBudget:
+    """How many timeouts a presentation's requests may have: after the first,
+    one retry (sent after waiting a timeout); after the second, none. A
+    judgment then takes about three timeouts at most, never ``retries + 1``
+    timeouts plus the queue behind abandoned requests."""
+
+    timeouts: int = 2
+    spent: int = 0
+
+
+def _out_of_time(budget: TimeBudget, timeout: float, waited: float,
+                 detail: str) -> str:
+    return (f"judge call failed: timeout: {budget.spent} request(s) got no reply "
+            f"within --llmjudge-timeout={timeout:g} s"
+            + (f" (the retry was sent after waiting {waited:.1f} s for the server to "
+               "finish the request given up on)" if waited else "")
+            + f"; not retried again: the judgment's time budget ({budget.timeouts} "
+            "timeouts per presentation) is spent, and a retry sent at once would "
+            "wait behind the request given up on, which a server that serves one "
+            "request at a time keeps computing. Raise --llmjudge-timeout or lower "
+            f"--llmjudge-max-tokens: {detail}")
 
 
 async def _call_callable(fn: Callable[..., Any], model: str,

@@ -28,6 +28,7 @@ from pytest_llmjudge.exceptions import (
 )
 from pytest_llmjudge.runtime.context import current
 from pytest_llmjudge.runtime.loop import JudgeLoop
+from pytest_llmjudge.runtime.serving import ServingWatch
 from pytest_llmjudge.settings import Settings
 from pytest_llmjudge.storage.cache import ReplyCache
 from pytest_llmjudge.storage.records import ReplyStore
@@ -122,6 +123,8 @@ class JudgeSession:
         self._saved_tallies: dict[str, dict[str, float]] = {}
         self._tallies: dict[str, dict[str, float]] = {}
         self._formats: dict[str, set[str]] = {}
+        #: How each judge endpoint serves (one at a time? slowly?), from timings.
+        self.watch = ServingWatch(self._add_note)
         #: Requests in flight by cache key (judge loop only): a duplicate waits.
         self.in_flight: dict[str, asyncio.Future[Reply | None]] = {}
         self._seq: dict[str, int] = {}
@@ -135,6 +138,10 @@ class JudgeSession:
                 self.notes.append(message)
                 self.problems.append((kind, message))
         return tell
+
+    def _add_note(self, message: str) -> None:
+        if message not in self.notes:
+            self.notes.append(message)
 
     def take_problems(self) -> list[tuple[type[LLMJudgeWarning], str]]:
         """The storage problems not yet warned about (each once)."""
