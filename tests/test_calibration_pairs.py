@@ -204,3 +204,32 @@ def test_label_file_mistakes(pytester: pytest.Pytester, judge_server:
     result.stderr.fnmatch_lines([
         f"ERROR: pytest-llmjudge: --llmjudge-calibrate: {message}"])
     assert judge_server.calls == 0
+
+
+COMPARE_SUITE = '''
+def test_compare(judge):
+    v = judge.compare("Your parcel ships on Monday morning.", "Monday.",
+                      input="Where is my order?")
+    assert v.winner == "A", v
+'''
+
+
+def test_pair_labels_calibrate_compare_confidence(
+        pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
+        judge_args: list[str], pairs_file: Path) -> None:
+    # The labelled pairs feed compare()'s calibrated confidence ("winner" and
+    # "tie" kinds), stored apart from any pass/fail calibration of the rubric.
+    judge_server.policy = ScriptedJudge(prefer=words)
+    pytester.makepyfile(COMPARE_SUITE)
+    args = [*judge_args, "--llmjudge-cache=off"]
+    result = pytester.runpytest(*args, "--llmjudge-report=before.json")
+    result.assert_outcomes(passed=1)
+    before = json.loads((pytester.path / "before.json").read_text())["verdicts"][0]
+    assert before["confidence_basis"] == "agreement only"
+    result = pytester.runpytest(*args, "--llmjudge-calibrate=pairs.jsonl",
+                                "--llmjudge-report=after.json")
+    result.assert_outcomes(passed=1)
+    after = json.loads((pytester.path / "after.json").read_text())["verdicts"][0]
+    # 5 decisive winners labelled (4 right), 1 tie.
+    assert after["confidence_basis"] == "calibrated on 5 labelled examples"
+    assert after["confidence"] < before["confidence"]
