@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pytest_llmjudge.calibration.pairs import PairGroup, pair_groups
 from pytest_llmjudge.judging import decide
 from pytest_llmjudge.judging.trust import distrust
 from pytest_llmjudge.rubric import Rubric
@@ -286,6 +287,7 @@ class CalibrationRun:
     min_kappa: float | None
     api_base: str | None = None  # part of the judge's identity
     stored: bool = False
+    pairs: list[PairGroup] = field(default_factory=list)  # comparisons
 
     def untrusted(self) -> list[Group]:
         if self.min_kappa is None:
@@ -300,6 +302,8 @@ def summarise(shown: str, models: tuple[str, ...], items: list[Judged],
     """Group the judged examples by rubric and compute every figure."""
     by_rubric: dict[str, list[Judged]] = {}
     for j in items:
+        if j.example.pair:
+            continue  # comparisons: counted apart (calibration.pairs)
         by_rubric.setdefault(json.dumps(j.example.rubric.canonical(), sort_keys=True),
                              []).append(j)
     groups = [_group(js[0].example.rubric_name, js) for js in by_rubric.values()]
@@ -309,5 +313,5 @@ def summarise(shown: str, models: tuple[str, ...], items: list[Judged],
             overall.matrix[k] = overall.matrix.get(k, 0) + n
     configured, found, best = thresholds(items, min_confidence)
     return CalibrationRun(shown, models, groups, overall, items, configured, found,
-                          best, min_kappa, api_base)
+                          best, min_kappa, api_base, pairs=pair_groups(items))
 

@@ -1,4 +1,5 @@
-"""The labels file: outputs people judged pass or fail against a rubric.
+"""The labels file: outputs people judged pass or fail against a rubric, and
+pairs of outputs people compared (``a``, ``b``, ``label: A|B|tie``).
 
 Kept apart from the statistics so that a mistake in the file is reported with
 its line (or example number) before anything is judged.
@@ -14,7 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmjudge.exceptions import ConfigError, RubricError
+from pytest_llmjudge.judging.task import DEFAULT_COMPARISON
 from pytest_llmjudge.rubric import (
+    Rubric,
     Scale,
     as_rubric,
     load_rubric,
@@ -28,8 +31,10 @@ if TYPE_CHECKING:
 
     from pytest_llmjudge.rubric import AnyRubric
 
-FIELDS = ("id", "output", "rubric", "input", "reference", "expected", "context",
-          "label", "criteria", "note")
+FIELDS = ("id", "output", "a", "b", "rubric", "input", "reference", "expected",
+          "context", "label", "criteria", "note")
+#: A pair example's label, as written (any case) -> the caller's winner label.
+WINNERS = {"a": "A", "b": "B", "tie": "tie"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,15 @@ class Example:
     label: bool | None = None  # the people's overall verdict
     criteria: Mapping[str, bool] = field(default_factory=dict)
     note: str = ""
+    # A pair example (``output`` is None): the two outputs compared and the
+    # people's winner ("A", "B" or "tie").
+    a: Any = None
+    b: Any = None
+    winner: str | None = None
+
+    @property
+    def pair(self) -> bool:
+        return self.winner is not None
 
 
 def _word(value: object, where: str) -> bool:
@@ -93,13 +107,16 @@ def _example(obj: object, where: str, index: int, base: Path, default: object,
 
     if not isinstance(obj, Mapping):
         raise ConfigError(f"{where}: each example must be a mapping with output, "
-                          "rubric and label (or criteria)")
+                          "rubric and label (or criteria), or a pair: a, b and "
+                          "label (A|B|tie)")
     for key in obj:
         if key not in FIELDS:
             close = difflib.get_close_matches(str(key), FIELDS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(f"{where}: unknown key {key!r}{hint}; allowed: "
                               f"{', '.join(FIELDS)}")
+    if "a" in obj or "b" in obj:
+        return _pair(obj, where, index, base, seen)
     if obj.get("output") is None:
         raise ConfigError(f"{where}: the example has no 'output' (the judged text)")
     raw = obj.get("rubric", default)
@@ -131,6 +148,53 @@ def _example(obj: object, where: str, index: int, base: Path, default: object,
                    reference=obj.get("reference"), context=obj.get("context"),
                    expected=obj.get("expected"),
                    label=label, criteria=criteria, note=str(obj.get("note") or ""))
+
+
+def _winner(value: object, where: str) -> str:
+    s = str(value).strip().lower()
+    if s in WINNERS:
+        return WINNERS[s]
+    if isinstance(value, bool) or s in ("pass", "passed", "true", "yes", "fail",
+                                        "failed", "false", "no"):
+        raise ConfigError(f"{where}: label {value!r} is for an output judged against "
+                          "a rubric; a pair (a, b) is labelled A, B or tie: use "
+                          "label: A|B|tie")
+    raise ConfigError(f"{where}: label {value!r} is not a comparison label: use "
+                      "label: A|B|tie")
+
+
+def _pair(obj: Mapping[str, Any], where: str, index: int, base: Path,
+          seen: dict[str, tuple[AnyRubric, str]]) -> Example:
+    """A pair example: people said which of ``a`` and ``b`` is better (or a tie)."""
+    name = f" {obj['id']!r}" if obj.get("id") is not None else ""
+    if "output" in obj:
+        raise ConfigError(f"{where}: example{name} mixes 'output' with 'a'/'b': give "
+                          "'output' (judged against a rubric, label: pass|fail) or "
+                          "'a' and 'b' (a comparison, label: A|B|tie), not both")
+    missing = [k for k in ("a", "b") if obj.get(k) is None]
+    if missing:
+        raise ConfigError(f"{where}: pair example{name} has no {missing[0]!r}: a "
+                          "comparison needs both 'a' and 'b'")
+    if obj.get("criteria"):
+        raise ConfigError(f"{where}: pair example{name} has 'criteria': a pair is "
+                          "labelled as a whole, with label: A|B|tie")
+    if obj.get("label") is None:
+        raise ConfigError(f"{where}: pair example{name} has no human verdict: give "
+                          "label: A|B|tie")
+    winner = _winner(obj["label"], where)
+    # The file's default rubric is for pass/fail examples; a pair without its
+    # own rubric asks what compare() asks by default.
+    raw = obj.get("rubric")
+    rubric, rname = _rubric(DEFAULT_COMPARISON if raw is None else raw, base, where,
+                            seen)
+    if not isinstance(rubric, Rubric):
+        raise ConfigError(f"{where}: pair example{name}: comparisons take criteria, "
+                          "not a Scale")
+    return Example(id=str(obj.get("id") or f"#{index}"), where=where, rubric=rubric,
+                   rubric_name=rname, output=None, input=obj.get("input"),
+                   reference=obj.get("reference"), context=obj.get("context"),
+                   expected=obj.get("expected"), note=str(obj.get("note") or ""),
+                   a=obj["a"], b=obj["b"], winner=winner)
 
 
 def load_labels(path: Path) -> list[Example]:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pytest_llmjudge.calibration.agreement import JUDGE_COLUMNS
+from pytest_llmjudge.calibration.pairs import WINNERS, consistent, winner
 from pytest_llmjudge.constants import OPTION_PREFIX, PROMPT_VERSION
 from pytest_llmjudge.judging.trust import (
     NOT_CALIBRATED,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
         Group,
         Judged,
     )
+    from pytest_llmjudge.calibration.pairs import PairGroup
     from pytest_llmjudge.runtime.session import JudgeSession
 
 
@@ -50,38 +52,77 @@ def report_lines(run: CalibrationRun) -> list[str]:
              f"{','.join(run.models)} (prompt template v{PROMPT_VERSION})"]
     if len(run.models) > 1:
         lines.append(f"jury of {len(run.models)}: the majority decides")
-    lines.append("agreement with people, over the examples the judge decided "
-                 "(lenient: judge pass rate minus people's, in points):")
-    width = max(12, *(len(g.name) for g in run.groups))
-    head = (f"  {'rubric':<{width}} {'n':>4} {'decided':>7} {'agree':>7} "
-            f"{'kappa':>6} {'judge pass':>10} {'people pass':>11} {'lenient':>7}")
-    if run.min_kappa is not None:
-        head += "  trust"
-    lines.append(head)
-    rows: list[tuple[str, Agreement, Group | None]] = [
-        (g.name, g.trust, g) for g in run.groups]
-    if len(run.groups) > 1:
-        rows.append(("overall", run.overall, None))
-    for name, a, g in rows:
-        line = (f"  {name:<{width}} {a.n:>4} {a.decided:>7} {_pct(a.agreement):>7} "
-                f"{_kappa(a.kappa):>6} {_pct(a.judge_pass_rate):>10} "
-                f"{_pct(a.human_pass_rate):>11} {_lenient(a):>7}")
-        if run.min_kappa is not None and g is not None:
-            line += "  " + _trust_cell(a, run.min_kappa)
-        lines.append(line)
-    for g in run.groups:
-        lines += _group_lines(g)
-    lines += _threshold_lines(run)
-    if run.stored:
+    if run.groups:
+        lines.append("agreement with people, over the examples the judge decided "
+                     "(lenient: judge pass rate minus people's, in points):")
+        width = max(12, *(len(g.name) for g in run.groups))
+        head = (f"  {'rubric':<{width}} {'n':>4} {'decided':>7} {'agree':>7} "
+                f"{'kappa':>6} {'judge pass':>10} {'people pass':>11} {'lenient':>7}")
+        if run.min_kappa is not None:
+            head += "  trust"
+        lines.append(head)
+        rows: list[tuple[str, Agreement, Group | None]] = [
+            (g.name, g.trust, g) for g in run.groups]
+        if len(run.groups) > 1:
+            rows.append(("overall", run.overall, None))
+        for name, a, g in rows:
+            line = (f"  {name:<{width}} {a.n:>4} {a.decided:>7} {_pct(a.agreement):>7} "
+                    f"{_kappa(a.kappa):>6} {_pct(a.judge_pass_rate):>10} "
+                    f"{_pct(a.human_pass_rate):>11} {_lenient(a):>7}")
+            if run.min_kappa is not None and g is not None:
+                line += "  " + _trust_cell(a, run.min_kappa)
+            lines.append(line)
+        for g in run.groups:
+            lines += _group_lines(g)
+        lines += _threshold_lines(run)
+    for p in run.pairs:
+        lines += _pair_lines(p)
+    if run.stored and run.groups:
         lines.append(f"stored beside the cache for judge {','.join(run.models)}, "
                      f"template v{PROMPT_VERSION}: {OPTION_PREFIX}min-kappa uses it "
                      "until the model, api_base, template or rubric changes.")
+    if run.stored and run.pairs:
+        lines.append("comparisons stored beside the cache: compare() with these "
+                     "rubrics and this judge states confidence calibrated on them "
+                     f"({OPTION_PREFIX}min-kappa does not apply to comparisons).")
     bad = run.untrusted()
     if bad:
         lines.append(f"{OPTION_PREFIX}min-kappa={run.min_kappa:g}: the judge is NOT "
                      f"trusted for {', '.join(repr(g.name) for g in bad)}; judged "
                      "tests with that rubric error.")
     return lines
+
+
+def _pair_lines(p: PairGroup) -> list[str]:
+    """A comparison rubric's figures against people (pairs labelled A|B|tie)."""
+    a = p.agreement
+    out = [f"{p.title} ({a.n} labelled pairs; both presentation orders each)",
+           f"  agreement {_pct(a.agreement)} ({a.agree} of {a.decided} decided), "
+           f"kappa {_kappa(a.kappa)}",
+           f"  position-consistency {_pct(a.position_consistency)} ({a.same} of "
+           f"{a.orders} pairs chose the same winner in both orders)",
+           f"  decisive share {_pct(a.decisive)} ({a.decided} of {a.n} pairs have a "
+           "winner)"]
+    cols = ("judge A", "judge B", "judge tie", "no winner")
+    out.append("  " + " " * 12 + "".join(f"{c:>11}" for c in cols))
+    for h in WINNERS:
+        cells = "".join(f"{a.count(h, j):>11}" for j in (*WINNERS, None))
+        out.append(f"  {'people ' + h:<12}{cells}")
+    for j in p.items:
+        got = winner(j.verdict)
+        ex = j.example
+        if got is not None and got != ex.winner:
+            conf = j.verdict.confidence if j.verdict else 0.0
+            out.append(f"  {ex.id} ({ex.where}): people {ex.winner}, judge {got} "
+                       f"(confidence {conf:.2f})" +
+                       (f"; people's note: {_clip(ex.note, 80)}" if ex.note else ""))
+        elif got is None:
+            same = consistent(j.verdict)
+            why = j.error or (j.verdict.error if j.verdict else "") or (
+                "the orders disagreed" if same is False else "no winner")
+            out.append(f"  {ex.id} ({ex.where}): people {ex.winner}, judge: "
+                       f"{_clip(why, 100)}")
+    return out
 
 
 def _trust_cell(a: Agreement, min_kappa: float) -> str:

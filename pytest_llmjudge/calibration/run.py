@@ -35,6 +35,7 @@ from pytest_llmjudge.calibration.report import (
 )
 from pytest_llmjudge.constants import OPTION_PREFIX, PROMPT_VERSION
 from pytest_llmjudge.exceptions import ConfigError
+from pytest_llmjudge.judging.calibrated import comparison_canonical
 from pytest_llmjudge.judging.calibrated import forget as forget_fits
 from pytest_llmjudge.judging.judge import Judge
 from pytest_llmjudge.judging.trust import (
@@ -51,7 +52,7 @@ from pytest_llmjudge.judging.trust import (
 from pytest_llmjudge.reporting.state import state_key
 from pytest_llmjudge.runtime.context import holder_key
 from pytest_llmjudge.settings import settings_key
-from pytest_llmjudge.types import NodeInfo
+from pytest_llmjudge.types import NodeInfo, PairMode
 
 if TYPE_CHECKING:
     from pytest_llmjudge.judging.task import Task
@@ -110,9 +111,14 @@ def run(session: pytest.Session) -> CalibrationRun | None:
     for ex in examples:
         judge = Judge(js, cal, NodeInfo(f"{NAME}::{shown}::{ex.id}", str(path)))
         try:
-            task = judge.task(ex.output, ex.rubric, input=ex.input,
-                              reference=ex.reference, context=ex.context,
-                              expected=ex.expected)
+            if ex.pair:  # both orders, as every comparison
+                task = judge.pair_task(ex.a, ex.b, ex.rubric, mode=PairMode.COMPARE,
+                                       input=ex.input, reference=ex.reference,
+                                       context=ex.context, expected=ex.expected)
+            else:
+                task = judge.task(ex.output, ex.rubric, input=ex.input,
+                                  reference=ex.reference, context=ex.context,
+                                  expected=ex.expected)
         except ConfigError as exc:
             raise pytest.UsageError(f"pytest-llmjudge: {OPTION_PREFIX}calibrate: "
                                     f"{ex.where}: {exc}") from None
@@ -135,7 +141,8 @@ def run(session: pytest.Session) -> CalibrationRun | None:
             models = task.settings.models
             a = judge.agreement_accuracy(models[0], task.kind) \
                 if len(models) == 1 else 0.5
-            items.append(replace(j, point=point(task, res, j.human, a)))
+            human = ex.winner if ex.pair else j.human
+            items.append(replace(j, point=point(task, res, human, a)))
     # Stored under the identity --llmjudge-min-kappa checks (also replay-only).
     who = judge_id(settings)
     result = summarise(shown, who.models, items, settings.min_confidence,
@@ -202,6 +209,14 @@ def store(session: JudgeSession, run: CalibrationRun) -> None:
             "models": sorted(run.models), "endpoint": endpoint(who),
             "prompt_version": PROMPT_VERSION, "labels": run.shown, "when": when})
         session.meta.add(INDEX, {ident: 1.0})
+    for p in run.pairs:
+        # Apart from the rubric's pass/fail calibration (--llmjudge-min-kappa
+        # does not judge comparisons): only calibrated confidence reads it.
+        key = config_key(who, comparison_canonical(p.rubric.canonical()))
+        session.meta.set(f"calibration:{key}", {
+            **p.agreement.to_json(), "comparison": True, "models": sorted(run.models),
+            "prompt_version": PROMPT_VERSION, "rubric": p.name, "labels": run.shown,
+            "when": when, "confidence": stored(j.point for j in p.items)})
     forget(session)
     forget_fits(session)
     run.stored = True

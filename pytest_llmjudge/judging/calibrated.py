@@ -96,6 +96,12 @@ def fit(points: Sequence[tuple[float, bool]]) -> Fit:
     return Fit(len(points), tuple(w / total for w in ws))
 
 
+def comparison_canonical(canonical: Mapping[str, Any]) -> dict[str, Any]:
+    """The identity a comparison's calibration is stored under: apart from the
+    same rubric's pass/fail calibration."""
+    return {"comparison": canonical}
+
+
 def verdict_kind(task: Task, d: decide.Decision) -> str | None:
     """What kind of decisive verdict ``d`` is (None: no lean to calibrate)."""
     if d.outcome == "inconclusive" or d.confidence <= 0.5:
@@ -143,7 +149,10 @@ class Calibration:
         members' confidences are combined, not calibrated one by one)."""
         if len(task.settings.models) != 1:
             return {}
-        key = config_key(judge_id(task.settings), task.rubric.canonical())
+        canonical = task.rubric.canonical()
+        if task.kind is Kind.PAIRWISE and task.mode is PairMode.COMPARE:
+            canonical = comparison_canonical(canonical)
+        key = config_key(judge_id(task.settings), canonical)
         memo = _memo.setdefault(self.session, {})
         if key not in memo:
             rec = self.session.meta.get(f"calibration:{key}")
