@@ -207,8 +207,7 @@ def test_good_judge_first_outputs_all_pass(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
         judge_args: list[str]) -> None:
     """The small sample: a run that judges two outputs that both pass is not
-    punished (the prior's confidence), and a second run of it does not gain
-    confidence from agreement it cannot tell from a constant judge's."""
+    punished, in its first run or the next."""
     judge_server.policy = ScriptedJudge(rules={"correct": lambda o: True})
     pytester.makepyfile('''
 def test_two(judge):
@@ -224,9 +223,9 @@ def test_two(judge):
     result.assert_outcomes(passed=1)
     after = [r["confidence"] for r in json.loads(
         (pytester.path / "r.json").read_text())["verdicts"]]
-    # Two runs of perfect agreement would raise an unproven judge's accuracy;
-    # it stays at the prior until its answers vary.
-    assert after == before
+    # Too few outputs to tell it from a constant judge: not flagged, and its
+    # agreement keeps counting (a sound judge on a small passing suite).
+    assert min(after) >= min(before) >= 0.9
     assert SAME_ANSWER not in result.stdout.str()
 
 

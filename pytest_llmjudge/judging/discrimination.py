@@ -24,9 +24,7 @@ gave them:
   alone cannot make verdicts inconclusive (a passing suite would fail); the
   summary says so and asks for a negative control, and agreement may not
   raise confidence above the prior's;
-- otherwise "unproven": agreement may not raise confidence above what the
-  agreement prior alone gives, so a constant judge's confidence does not grow
-  with its agreement over runs.
+- otherwise "unproven": too few outputs to tell; agreement counts as before.
 
 The rule cannot be met by consistency: only answers that change with the
 output count. A judge that varies its answers without reading the output

@@ -187,8 +187,10 @@ class Judge:
     def accuracy(self, model: str, kind: Kind | str) -> float:
         """This judge model's per-vote accuracy, from its pooled agreement, as
         far as its answers show it reads the output (``discrimination``): 0.5
-        for a judge that gave every output the same answer, at most the
-        prior's for one that has not varied its answer yet."""
+        for a judge flagged as giving every output the same answer, at most the
+        prior's for one that answered many clearly different outputs alike
+        (a judge with few outputs so far keeps what its agreement shows: the
+        agreement statistics of a sound judge on a passing suite still count)."""
         kind = Kind(kind)
         a = self.agreement_accuracy(model, kind)
         if self.node is not None and self.node.nodeid.startswith(
@@ -197,7 +199,7 @@ class Judge:
         state = self.variation(model, kind).state
         if state == "constant":
             return 0.5
-        if state in ("unproven", "same"):
+        if state == "same":
             return min(a, accuracy_from_agreement(0.0, 0.0))
         return a
 
