@@ -123,6 +123,11 @@ def _judge_env(monkeypatch: pytest.MonkeyPatch) -> None:
 XDIST = pytest.mark.subprocess("xdist workers are processes of their own")
 
 
+#: For a test whose plugin_args variants would be the same in one process:
+#: overrides the fixture's parametrization with the in-process run only.
+IN_PROCESS = pytest.mark.parametrize("plugin_args", [[]], ids=["no-xdist"])
+
+
 @pytest.fixture(params=[[], pytest.param(["-n", "2"], marks=XDIST)],
                 ids=["no-xdist", "xdist-2"])
 def plugin_args(request: pytest.FixtureRequest) -> list[str]:

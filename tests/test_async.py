@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import IN_PROCESS
+
 from pytest_llmjudge.testing import JudgeRequest, ScriptedJudge, ScriptedJudgeServer
 
 COMMON = '''
@@ -131,6 +133,9 @@ def _tags_by_test(report: Path) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
+# In-process only (issue #14, suite time): this attack class is decided per
+# process; the -n 2 runs kept elsewhere cover what crosses processes.
+@IN_PROCESS
 @pytest.mark.parametrize("runner", ["pytest-asyncio", "anyio"])
 def test_judging_inside_async_tests(pytester: pytest.Pytester,
                                     judge_server: ScriptedJudgeServer,

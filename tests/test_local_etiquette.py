@@ -160,7 +160,7 @@ def test_a_slow_judge_is_said_while_the_run_goes_on_and_in_the_summary(
 def test_only_servers_of_our_own_wait_a_timeout_before_retrying() -> None:
     """A cloud provider does not queue a retry behind the request given up on:
     only loopback and private-network endpoints get the long pause."""
-    from pytest_llmjudge.runtime.client import local_endpoint
+    from pytest_llmjudge.runtime.faults import local_endpoint
 
     for url in ("http://127.0.0.1:8080/v1", "http://localhost:11434",
                 "http://192.168.1.20:8000/v1", "http://[::1]:8000/v1",

@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from tests.conftest import IN_PROCESS
+
 from pytest_llmjudge.testing import ScriptedJudge, ScriptedJudgeServer
 
 RULES = {"apologises": lambda o: "sorry" in o.lower(),
@@ -103,6 +105,9 @@ def test_many(judge):
 '''
 
 
+# In-process only (issue #14, suite time): this attack class is decided per
+# process; the -n 2 runs kept elsewhere cover what crosses processes.
+@IN_PROCESS
 def test_soft_checks_are_judged_concurrently(pytester: pytest.Pytester,
                                             judge_server: ScriptedJudgeServer,
                                             judge_args: list[str],

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import IN_PROCESS
+
 from pytest_llmjudge.canary import CASES
 from pytest_llmjudge.judging.prompt import FIELDS
 from pytest_llmjudge.testing import Fault, JudgeRequest, ScriptedJudge, ScriptedJudgeServer
@@ -394,6 +396,9 @@ def _section(text: str, test: str) -> str:
     return m.group(1)
 
 
+# In-process only (issue #14, suite time): this attack class is decided per
+# process; the -n 2 runs kept elsewhere cover what crosses processes.
+@IN_PROCESS
 def test_retry_after_honoured_up_to_the_timeout(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
         judge_args: list[str], plugin_args: list[str]) -> None:
@@ -446,6 +451,9 @@ class HugePolicy:
                              for n, _ in req.criteria], "confidence": 0.9}
 
 
+# In-process only (issue #14, suite time): this attack class is decided per
+# process; the -n 2 runs kept elsewhere cover what crosses processes.
+@IN_PROCESS
 def test_long_judge_text_is_bounded(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
         judge_args: list[str], plugin_args: list[str],
@@ -550,6 +558,9 @@ SHAPES = {
 }
 
 
+# In-process only (issue #14, suite time): this attack class is decided per
+# process; the -n 2 runs kept elsewhere cover what crosses processes.
+@IN_PROCESS
 def test_unjudgeable_shapes_are_call_site_errors(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
         judge_args: list[str], plugin_args: list[str]) -> None:

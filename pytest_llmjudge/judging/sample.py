@@ -38,12 +38,11 @@ from pytest_llmjudge.judging.task import Task
 from pytest_llmjudge.rubric import Rubric, Scale
 from pytest_llmjudge.runtime.client import (
     Reply,
-    TimeBudget,
     check_model,
     complete,
     redact,
 )
-from pytest_llmjudge.runtime.faults import FORMAT_REFUSED
+from pytest_llmjudge.runtime.faults import FORMAT_REFUSED, TimeBudget
 from pytest_llmjudge.types import Kind, NodeInfo
 from pytest_llmjudge.verdict import Vote
 

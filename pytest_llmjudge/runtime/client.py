@@ -30,9 +30,12 @@ from pytest_llmjudge.exceptions import ConfigError, JudgeCallError
 from pytest_llmjudge.runtime.faults import (
     FORMAT_REFUSED,
     Retryable,
+    TimeBudget,
     backoff,
     classify,
     format_refused,
+    local_endpoint,
+    out_of_time,
     retry_hint,
     seconds_text,
     wait_limit,
@@ -344,7 +347,7 @@ async def complete(
                 if budget is not None:
                     budget.spent += 1
                     if budget.spent >= budget.timeouts:
-                        raise JudgeCallError(_out_of_time(
+                        raise JudgeCallError(out_of_time(
                             budget, timeout, waited, redact(last.detail, api_key)),
                             cause="timeout", retries=attempt) from None
                 waited += pause
@@ -358,48 +361,6 @@ async def complete(
         f"{redact(last.detail, api_key)}{after}",
         cause=last.cause, retries=retries,
     )
-
-
-def local_endpoint(api_base: str | None) -> bool:
-    """A judge served from this machine or a private network (llama.cpp,
-    vLLM, Ollama, LM Studio), where one request can hold the only slot."""
-    if not api_base:
-        return False
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    host = (urlsplit(api_base).hostname or "").lower()
-    if host in ("localhost", "host.docker.internal") or host.endswith(".local"):
-        return True
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return ip.is_loopback or ip.is_private or ip.is_link_local
-
-
-@dataclass
-class TimeBudget:
-    """How many timeouts a presentation's requests may have: after the first,
-    one retry (sent after waiting a timeout); after the second, none. A
-    judgment then takes about three timeouts at most, never ``retries + 1``
-    timeouts plus the queue behind abandoned requests."""
-
-    timeouts: int = 2
-    spent: int = 0
-
-
-def _out_of_time(budget: TimeBudget, timeout: float, waited: float,
-                 detail: str) -> str:
-    return (f"judge call failed: timeout: {budget.spent} request(s) got no reply "
-            f"within --llmjudge-timeout={timeout:g} s"
-            + (f" (the retry was sent after waiting {waited:.1f} s for the server to "
-               "finish the request given up on)" if waited else "")
-            + f"; not retried again: the judgment's time budget ({budget.timeouts} "
-            "timeouts per presentation) is spent, and a retry sent at once would "
-            "wait behind the request given up on, which a server that serves one "
-            "request at a time keeps computing. Raise --llmjudge-timeout or lower "
-            f"--llmjudge-max-tokens: {detail}")
 
 
 async def _call_callable(fn: Callable[..., Any], model: str,

@@ -10,6 +10,7 @@ import math
 import random
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 _BACKOFF_BASE = 0.5
@@ -213,3 +214,45 @@ def backoff(attempt: int, retry_after: float | None) -> float:
     if retry_after is not None:
         return retry_after + random.uniform(0, 0.1)
     return min(_BACKOFF_CAP, _BACKOFF_BASE * 2.0**attempt) * random.uniform(0.5, 1.0)
+
+
+def local_endpoint(api_base: str | None) -> bool:
+    """A judge served from this machine or a private network (llama.cpp,
+    vLLM, Ollama, LM Studio), where one request can hold the only slot."""
+    if not api_base:
+        return False
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(api_base).hostname or "").lower()
+    if host in ("localhost", "host.docker.internal") or host.endswith(".local"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private or ip.is_link_local
+
+
+@dataclass
+class TimeBudget:
+    """How many timeouts a presentation's requests may have: after the first,
+    one retry (sent after waiting a timeout); after the second, none. A
+    judgment then takes about three timeouts at most, never ``retries + 1``
+    timeouts plus the queue behind abandoned requests."""
+
+    timeouts: int = 2
+    spent: int = 0
+
+
+def out_of_time(budget: TimeBudget, timeout: float, waited: float,
+                 detail: str) -> str:
+    return (f"judge call failed: timeout: {budget.spent} request(s) got no reply "
+            f"within --llmjudge-timeout={timeout:g} s"
+            + (f" (the retry was sent after waiting {waited:.1f} s for the server to "
+               "finish the request given up on)" if waited else "")
+            + f"; not retried again: the judgment's time budget ({budget.timeouts} "
+            "timeouts per presentation) is spent, and a retry sent at once would "
+            "wait behind the request given up on, which a server that serves one "
+            "request at a time keeps computing. Raise --llmjudge-timeout or lower "
+            f"--llmjudge-max-tokens: {detail}")
