@@ -129,6 +129,9 @@ class FencePolicy:
         return self.inner(req)
 
 
+# In-process only (issue #14, suite time): neutralisation is per process; the
+# -n 2 runs kept elsewhere cover what crosses processes.
+@IN_PROCESS
 def test_fence_lookalikes_never_reach_the_judge(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
         judge_args: list[str], plugin_args: list[str]) -> None:

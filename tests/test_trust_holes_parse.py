@@ -325,14 +325,14 @@ def test_absurd_logprobs_are_absent_and_never_poison_the_cache(
     assert judge_server.calls == calls  # served from the cache
 
 
-@pytest.mark.subprocess("xdist workers are processes of their own")
-def test_absurd_logprobs_at_xdist(pytester: pytest.Pytester,
+def test_absurd_logprobs_over_http(pytester: pytest.Pytester,
                                   judge_server: ScriptedJudgeServer,
                                   judge_args: list[str]) -> None:
+    # In process (suite time, issue #14): reading log-probabilities is per process.
     judge_server.policy = ScriptedJudge(rules={"paris": lambda o: "Paris" in o},
                                         raw_verdict_logprobs=(1000.0, 0.0))
     pytester.makepyfile(LOGPROB_TESTS)
-    result = pytester.runpytest(*judge_args, "-n", "2")
+    result = pytester.runpytest(*judge_args)
     result.assert_outcomes(passed=2)
 
 
