@@ -12,7 +12,6 @@ records, reports) run concurrently.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -351,13 +350,12 @@ def test_each():
     assert_conversation(CHAT, "Stays in role as a polite support agent",
                         min_share=0.5)
 ''')
-    start = time.monotonic()
     result = pytester.runpytest(*judge_args, "--llmjudge-report=r.json")
-    took = time.monotonic() - start
     result.assert_outcomes(passed=1)
     assert judge_server.calls == 8
-    assert judge_server.peak_in_flight == 8  # every turn, both orders, at once
-    assert took < 8 * 0.3  # not one call after another
+    # Every turn, both orders, at once (not one call after another): seen by
+    # the server, not by a wall clock that a busy machine would stretch.
+    assert judge_server.peak_in_flight == 8
     doc = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
     rows = [r for r in doc["verdicts"] if r["nodeid"].endswith("test_each")]
     assert sorted(r["outcome"] for r in rows) == ["fail", "pass", "pass", "pass"]
