@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import IN_PROCESS
+
 from pytest_llmjudge.testing import ScriptedJudge, ScriptedJudgeServer
 
 THREADS = '''
@@ -57,6 +59,9 @@ def _report(path: Path) -> list[dict[str, Any]]:
     return list(json.loads(path.read_text(encoding="utf-8"))["verdicts"])
 
 
+# In-process only (issue #14, suite time): decided per process; the -n 2
+# runs kept elsewhere cover what crosses processes.
+@IN_PROCESS
 def test_worker_threads_use_the_tests_settings_and_report_to_it(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
         plugin_args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
