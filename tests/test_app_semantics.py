@@ -712,3 +712,32 @@ def test_score_mean_reads_only_a_clean_score_token() -> None:
     two = lp([*head, ("8", {"8": 1.0}), (",", {}), ('"', {}), ("score", {}),
               ('":', {}), (" ", {}), ("8", {"8": 1.0})])
     assert score_mean(two, 8, 0, 10) is None
+
+
+def test_check_many_takes_comparisons(pytester: pytest.Pytester,
+                                      judge_server: ScriptedJudgeServer,
+                                      judge_args: list[str]) -> None:
+    """Issue #12 item 5: a check_many item may be a comparison (better_than=,
+    at_least_as_good_as=), judged in both orders beside pointwise items."""
+    judge_server.policy = ScriptedJudge(prefer=len)
+    pytester.makepyfile(test_many='''
+from pytest_llmjudge import current_judge
+
+def test_many():
+    vs = current_judge().check_many([
+        {"output": "a much longer answer", "better_than": "short"},
+        {"output": "tiny", "better_than": "a much longer answer"},
+        {"output": "same", "at_least_as_good_as": "same"},
+        ("Sorry!", "Apologises"),
+    ])
+    assert [v.kind for v in vs] == ["pairwise", "pairwise", "pairwise", "criteria"]
+    assert [v.outcome.value for v in vs] == ["pass", "fail", "pass", "pass"]
+''')
+    result = pytester.runpytest(*judge_args)
+    result.assert_outcomes(passed=1)
+    pair = [r for r in judge_server.requests if r.kind == "pairwise"]
+    assert len(pair) == 6
+    shown_first = [r.texts["response_a"] for r in pair]
+    # Both orders of each comparison were asked.
+    assert shown_first.count("a much longer answer") == 2
+    assert shown_first.count("short") == 1 and shown_first.count("tiny") == 1
