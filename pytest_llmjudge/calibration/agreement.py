@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmjudge.calibration.pairs import PairGroup, pair_groups
+from pytest_llmjudge.calibration.pairs import PairGroup, cohen_kappa, pair_groups
 from pytest_llmjudge.judging import decide
 from pytest_llmjudge.judging.trust import distrust
 from pytest_llmjudge.rubric import Rubric
@@ -77,10 +77,7 @@ class Agreement:
         po, pj, ph = self.agreement, self.judge_pass_rate, self.human_pass_rate
         if po is None or pj is None or ph is None:
             return None
-        pe = pj * ph + (1 - pj) * (1 - ph)
-        if pe >= 1 - 1e-12:
-            return None
-        return (po - pe) / (1 - pe)
+        return cohen_kappa(po, pj * ph + (1 - pj) * (1 - ph))
 
     def to_json(self) -> dict[str, Any]:
         return {"examples": self.n, "decided": self.decided, "agree": self.agree,

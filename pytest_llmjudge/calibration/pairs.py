@@ -51,6 +51,15 @@ def consistent(v: Verdict | None) -> bool | None:
     return chosen[0] is not None and len(set(chosen)) == 1
 
 
+def cohen_kappa(po: float, pe: float) -> float | None:
+    """Cohen's kappa from observed and chance agreement; None when chance
+    agreement is certain (each side gave one answer only). Shared by the
+    pass/fail groups (``agreement``) and the comparisons here."""
+    if pe >= 1 - 1e-12:
+        return None
+    return (po - pe) / (1 - pe)
+
+
 @dataclass
 class PairAgreement:
     """People (A, B, tie) against the judge (A, B, tie, or None: no winner)."""
@@ -103,9 +112,7 @@ class PairAgreement:
         po = self.agree / d
         pe = sum((self.count(judge=w) / d) * (sum(self.count(w, x) for x in WINNERS)
                                               / d) for w in WINNERS)
-        if pe >= 1 - 1e-12:
-            return None
-        return (po - pe) / (1 - pe)
+        return cohen_kappa(po, pe)
 
     def to_json(self) -> dict[str, Any]:
         return {"pairs": self.n, "decided": self.decided, "agree": self.agree,
