@@ -13,6 +13,16 @@ if TYPE_CHECKING:
     from pytest_llmjudge.assertion import assert_judged as assert_judged
     from pytest_llmjudge.assertion import assert_rejected as assert_rejected
     from pytest_llmjudge.assertion import current_judge as current_judge
+    from pytest_llmjudge.claim_results import ClaimsVerdict as ClaimsVerdict
+    from pytest_llmjudge.claim_results import ClaimVerdict as ClaimVerdict
+    from pytest_llmjudge.claims import ClaimsAssertionError as ClaimsAssertionError
+    from pytest_llmjudge.claims import ClaimsJudgeError as ClaimsJudgeError
+    from pytest_llmjudge.claims import assert_context_recall as assert_context_recall
+    from pytest_llmjudge.claims import assert_faithful as assert_faithful
+    from pytest_llmjudge.claims import assert_relevant as assert_relevant
+    from pytest_llmjudge.claims import judge_context_recall as judge_context_recall
+    from pytest_llmjudge.claims import judge_faithfulness as judge_faithfulness
+    from pytest_llmjudge.claims import judge_relevance as judge_relevance
     from pytest_llmjudge.conversation import Conversation as Conversation
     from pytest_llmjudge.conversation import (
         ConversationVerdict as ConversationVerdict,
@@ -103,16 +113,30 @@ _WHERE = {
     "TurnVerdict": "conversation",
     "assert_conversation": "conversation",
     "judge_conversation": "conversation",
+    # issue #13: claim-level checks
+    "assert_faithful": "claims",
+    "assert_relevant": "claims",
+    "assert_context_recall": "claims",
+    "judge_faithfulness": "claims",
+    "judge_relevance": "claims",
+    "judge_context_recall": "claims",
+    "ClaimsAssertionError": "claims",
+    "ClaimsJudgeError": "claims",
+    "ClaimsVerdict": "claim_results",
+    "ClaimVerdict": "claim_results",
     "PairResult": "judging.rank",
     "Ranking": "judging.rank",
 }
 
 __all__ = sorted(_WHERE)
+#: Names whose import says a module will judge: litellm starts loading.
+_JUDGES = frozenset({"assert_judged", "current_judge", "assert_faithful",
+                     "assert_relevant", "assert_context_recall"})
 
 
 def __getattr__(name: str) -> Any:
     if name in _WHERE:
-        if name in ("assert_judged", "current_judge"):  # a module that judges
+        if name in _JUDGES:  # a module that judges
             from pytest_llmjudge.runtime.warmup import api_imported
 
             api_imported(name)

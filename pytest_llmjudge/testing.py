@@ -31,13 +31,15 @@ _LEVEL = re.compile(r"^(-?\d+): (.*)$", re.MULTILINE)
 #: Key of a scale reply's score distribution (served as log-probabilities).
 PROBS = "__score_probs__"
 _RANGE = re.compile(r"whole number from (-?\d+) to (-?\d+)")
+_LISTED = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
+_ITEM = re.compile(r"^(?:claim|statement) (\d+)$")
 
 
 @dataclass
 class JudgeRequest:
     """A judge request as the scripted server understood it."""
 
-    kind: str  # criteria | scale | pairwise | unknown
+    kind: str  # criteria | scale | pairwise | extract | unknown
     body: dict[str, Any]
     texts: dict[str, str] = field(default_factory=dict)
     criteria: list[tuple[str, str]] = field(default_factory=list)  # as shown
@@ -54,6 +56,11 @@ class JudgeRequest:
         return self.texts.get("output", "")
 
     @property
+    def listed(self) -> dict[int, str]:
+        """Claim-level checks: the numbered claims in the output, by number."""
+        return {int(m.group(1)): m.group(2) for m in _LISTED.finditer(self.output)}
+
+    @property
     def user(self) -> str:
         msgs = self.body.get("messages") or []
         users = [m.get("content", "") for m in msgs if m.get("role") == "user"]
@@ -67,7 +74,9 @@ class JudgeRequest:
         fences = [(m.group(1), m.group(3)) for m in _FENCE.finditer(user)]
         texts = dict(fences)
         req = cls("unknown", body, texts, reask=len(users) > 1, fences=fences)
-        if "<response_a-" in user:
+        if '{"claims": [<claim>' in user:
+            req.kind = "extract"
+        elif "<response_a-" in user:
             req.kind = "pairwise"
         elif "Score levels:" in user:
             req.kind = "scale"
@@ -131,6 +140,11 @@ class ScriptedJudge:
         raw_verdict_logprobs: (chosen, other) log-probabilities served as they
             are, absurd ones included (``1000.0``, ``float("nan")``), to test
             how a client reads them; overrides ``verdict_logprob``.
+        extract: callable(text) -> claims, for claim extraction requests
+            (default: the text's sentences).
+        supported: callable(claim, context or input) -> True when it holds,
+            for claim-level checks (criteria named "claim N"/"statement N");
+            default: every claim holds.
     """
 
     def __init__(self, *, rules: dict[str, Callable[[str], bool]] | None = None,
@@ -141,8 +155,12 @@ class ScriptedJudge:
                  faults: list[Fault] | None = None, seed: int = 0,
                  verdict_logprob: float | None = None,
                  raw_verdict_logprobs: tuple[float, float] | None = None,
-                 score_probs: Callable[[str], dict[int, float]] | None = None):
+                 score_probs: Callable[[str], dict[int, float]] | None = None,
+                 extract: Callable[[str], list[str]] | None = None,
+                 supported: Callable[[str, str], bool] | None = None):
         self.rules = rules or {}
+        self.extract = extract or _sentences
+        self.supported = supported
         self.prefer = prefer or (lambda text: 0.0)
         self.levels = levels
         self.accuracy = accuracy
@@ -160,7 +178,13 @@ class ScriptedJudge:
         with self._lock:
             return self._rng.random() < self.accuracy
 
-    def truth(self, name: str, description: str, output: str) -> bool:
+    def truth(self, name: str, description: str, output: str,
+              req: JudgeRequest | None = None) -> bool:
+        item = _ITEM.match(name)
+        if item is not None and req is not None and self.supported is not None:
+            claim = req.listed.get(int(item.group(1)), "")
+            against = req.texts.get("context") or req.texts.get("input") or ""
+            return bool(self.supported(claim, against))
         for key, rule in self.rules.items():
             if key == name or key.lower() in description.lower():
                 return bool(rule(output))
@@ -180,13 +204,15 @@ class ScriptedJudge:
                 if self.position_bias == "first":
                     ok = not req.options_flipped
                 else:
-                    ok = self.truth(name, desc, req.output)
+                    ok = self.truth(name, desc, req.output, req)
                     if not self._coin():
                         ok = not ok
                 items.append({"name": name, "reasoning": f"scripted: {name} "
                               f"{'met' if ok else 'not met'}",
                               "verdict": "pass" if ok else "fail"})
             return {"criteria": items, **conf}
+        if req.kind == "extract":
+            return {"claims": self.extract(req.output)}
         if req.kind == "scale":
             level = self.levels(req.output) if self.levels else req.top
             probs = None
@@ -431,3 +457,7 @@ def _logprobs(content: str, policy: object,
         else:
             out.append({"token": t, "logprob": 0.0, "top_logprobs": []})
     return {"content": out}
+
+
+def _sentences(text: str) -> list[str]:
+    return [p.strip() for p in re.split(r"(?<=[.!?])\s+|\n+", text) if p.strip()]

@@ -18,12 +18,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pytest_llmjudge"
 LAYERS: list[tuple[str, ...]] = [
     ("plugin",),
     ("assertion", "canary", "testing", "reporting", "calibration",
-     "trajectory", "conversation"),
+     "trajectory", "conversation", "claims"),
     ("judging",),
     ("runtime",),
     ("storage",),
     ("verdict", "rubric", "settings", "constants", "exceptions", "types", "text",
-     "guidance", "marks", "callables", "messages"),
+     "guidance", "marks", "callables", "messages", "claim_results"),
 ]
 HEAVY = ("litellm", "pydantic", "diskcache", "rich", "yaml")
 

@@ -43,6 +43,7 @@ from pytest_llmjudge.runtime.client import (
     redact,
 )
 from pytest_llmjudge.runtime.faults import FORMAT_REFUSED, TimeBudget
+from pytest_llmjudge.settings import Settings
 from pytest_llmjudge.types import Kind, NodeInfo
 from pytest_llmjudge.verdict import Vote
 
@@ -240,17 +241,29 @@ class Sampler:
 
     async def call(self, task: Task, model: str, pres: Presentation, index: int,
                    usage: Usage) -> Reply:
-        """Ask the judge. A reply off the contract is re-asked once, and one cut
-        at the token limit is re-asked once for brevity; then the vote fails."""
+        """Ask the judge for one presentation of ``task``."""
         names = pres.shown
         top, low = _range(task)
+        kind = task.kind.value
+        contract = Contract(
+            kind=kind,
+            fmt=lambda name: reply_format(name, kind, names, top, low),
+            check=lambda content: parse_reply(content, kind, names=names, top=top,
+                                              low=low),
+            budget=max_tokens(task))
+        return await self.ask(task.settings, model, list(pres.messages), index,
+                              contract, usage)
+
+    async def ask(self, s: Settings, model: str, messages: list[dict[str, str]],
+                  index: int, contract: Contract, usage: Usage) -> Reply:
+        """Ask the judge under a reply contract. A reply off the contract is
+        re-asked once, and one cut at the token limit is re-asked once for
+        brevity; then the vote fails."""
         check_model(model)  # a misspelt model raises ConfigError at the caller
-        budget = max_tokens(task)
-        messages = list(pres.messages)
+        budget = contract.budget
         # Counted once it holds a slot: a judgment cancelled while waiting for
         # one made no call. Every HTTP request is a call: retries, re-asks and
         # a refused format's request included.
-        s = task.settings
         endpoint = f"{model} {s.api_base or ''}"
         watch = self.session.watch
 
@@ -269,9 +282,8 @@ class Sampler:
             # Timeouts are bounded across the re-ask too (runtime/client.py).
             timeouts = TimeBudget()
             for attempt in range(2):
-                reply = await self._ask(task, model, messages, index, names,
-                                        (low, top), budget, before_request,
-                                        timeouts, observe)
+                reply = await self._ask(s, model, messages, index, contract,
+                                        before_request, timeouts, observe)
                 usage.add(reply)
                 self.session.spend(reply)
                 if reply.finish_reason == "length":
@@ -284,42 +296,50 @@ class Sampler:
                     follow = BREVITY
                 else:
                     try:
-                        parse_reply(reply.content, task.kind, names=names, top=top,
-                                    low=low)
+                        contract.check(reply.content)
                         return reply
                     except JudgeParseError:
                         if attempt == 1:
                             raise
-                    follow = REASK
+                    follow = contract.reask
                 messages = [*messages,
                             {"role": "assistant", "content": reply.content},
                             {"role": "user", "content": follow}]
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _ask(self, task: Task, model: str, messages: list[dict[str, str]],
-                   index: int, names: tuple[str, ...], scores: tuple[int, int],
-                   budget: int,
+    async def _ask(self, s: Settings, model: str, messages: list[dict[str, str]],
+                   index: int, contract: Contract,
                    before_request: Callable[[], Awaitable[None]],
                    timeouts: TimeBudget,
                    observe: Callable[[float, float, str], None]) -> Reply:
         """One request, stepping down the reply formats the endpoint refuses."""
-        s = task.settings
         while True:
             name = self.session.reply_format(model, s.api_base, s.response_format)
             try:
                 return await complete(
                     model=model, api_base=s.api_base, api_key=s.api_key,
-                    messages=messages,
-                    response_format=reply_format(name, task.kind, names, scores[1],
-                                                 scores[0]),
+                    messages=messages, response_format=contract.fmt(name),
                     temperature=s.temperature, seed=index if index >= 2 else None,
                     timeout=s.timeout, retries=s.retries, logprobs=s.logprobs,
-                    max_tokens=budget, before_attempt=before_request,
+                    max_tokens=contract.budget, before_attempt=before_request,
                     budget=timeouts, observe=observe)
             except JudgeCallError as exc:
                 if exc.cause != FORMAT_REFUSED or name == FORMAT_CHAIN[-1]:
                     raise
                 self.session.refuse_format(model, s.api_base, name)
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What a reply must be: the ``response_format`` for each format name,
+    the check that raises ``JudgeParseError`` off the contract, the re-ask
+    text, and the reply's token budget."""
+
+    kind: str
+    fmt: Callable[[str], dict[str, Any] | None]
+    check: Callable[[str], object]
+    budget: int
+    reask: str = REASK
 
 
 def max_tokens(task: Task) -> int:
