@@ -12,27 +12,21 @@ path is the plugin's: ``judgebench_replay.votes_for`` builds the votes,
 calibrates. Figures only; nothing is asserted.
 
 Usage: python benchmarks/judgebench_calibrated.py [PATH] [--splits 5] [--seed 0]
+       [--limit N]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import random
-import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from _judgebench import SIDE, add_args, files, load
+from judgebench_replay import votes_for
 
-from judgebench_replay import _SIDE, votes_for  # noqa: E402
-
-from pytest_llmjudge.judging import decide  # noqa: E402
-from pytest_llmjudge.judging.calibrated import fit  # noqa: E402
-
-MIN_CONFIDENCE = 0.9
+from pytest_llmjudge.judging import decide
+from pytest_llmjudge.judging.calibrated import fit
 
 
 def leans(rows: list[dict[str, Any]], judge: str, a: float
@@ -52,7 +46,7 @@ def leans(rows: list[dict[str, Any]], judge: str, a: float
             out.append(None)
             continue
         kind = "tie" if d.winner == "tie" else "winner"
-        out.append((kind, d.confidence, d.winner == _SIDE[row["label"]]))
+        out.append((kind, d.confidence, d.winner == SIDE[row["label"]]))
     return out
 
 
@@ -94,10 +88,10 @@ def pooled_accuracy(rows: list[dict[str, Any]], judge: str) -> float:
     return decide.accuracy_from_agreement(agree, pairs)
 
 
-def run(path: Path, splits: int, seed: int, min_conf: float) -> None:
-    rows = [json.loads(x) for x in path.open(encoding="utf-8") if x.strip()]
-    judge = rows[0]["judgments"][0]["judgment"].get("judge_model", path.stem)
-    name = path.name.split("judge_model=")[-1].split(",")[0]
+def run(path: Path, splits: int, seed: int, min_conf: float,
+        limit: int | None = None) -> None:
+    data = load(path, limit)
+    rows, judge, name = data.rows, data.judge, data.name
     print(f"\n{name}: {len(rows)} pairs, {splits} random half splits "
           f"(min_confidence {min_conf})")
     head = (f"  {'split':<6}{'':<7}{'decisive%':>10}{'prec%':>8}{'meanconf%':>10}"
@@ -147,18 +141,12 @@ def run(path: Path, splits: int, seed: int, min_conf: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("path", nargs="?",
-                    default=str(ROOT.parent / "shared" / "judgebench"))
+    add_args(ap)
     ap.add_argument("--splits", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--min-confidence", type=float, default=MIN_CONFIDENCE)
     args = ap.parse_args(argv)
-    files = sorted(Path(args.path).glob("*.jsonl"))
-    if not files:
-        print(f"no *.jsonl files in {args.path}", file=sys.stderr)
-        return 2
-    for f in files:
-        run(f, args.splits, args.seed, args.min_confidence)
+    for f in files(args.path):
+        run(f, args.splits, args.seed, args.min_confidence, args.limit)
     print("""
 decisive = leaning verdicts at confidence >= min_confidence (a split pair has no
 lean); prec/meanconf = their precision and mean stated confidence (gap = the

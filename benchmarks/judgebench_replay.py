@@ -8,28 +8,21 @@ shows how precise the project's decisive verdicts are, how often it honestly say
 "inconclusive", and whether its confidence means what it says -- beside JudgeBench's
 own score computed from the same decisions, and a single-order judge.
 
-Usage: python benchmarks/judgebench_replay.py [PATH_TO_JUDGEBENCH_DIR]
+Usage: python benchmarks/judgebench_replay.py [PATH_TO_JUDGEBENCH_DIR] [--limit N]
        (default ../shared/judgebench relative to the repository root)
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _judgebench import SIDE, UNSWAP, add_args, files, load, short_name
 
-from pytest_llmjudge.judging import decide as agg  # noqa: E402
-from pytest_llmjudge.verdict import Vote, Winner  # noqa: E402
-
-MIN_CONFIDENCE = 0.9  # the project's default min_confidence
-_SIDE: dict[str, Winner] = {"A>B": "A", "B>A": "B", "A=B": "tie"}
-_UNSWAP: dict[Winner, Winner] = {"A": "B", "B": "A", "tie": "tie"}
+from pytest_llmjudge.judging import decide as agg
+from pytest_llmjudge.verdict import Vote
 
 
 def votes_for(row: dict[str, Any], judge: str) -> list[Vote]:
@@ -41,25 +34,25 @@ def votes_for(row: dict[str, Any], judge: str) -> list[Vote]:
     out = []
     for i, j in enumerate(row["judgments"][:2]):
         order = "B shown first" if i else "A shown first"
-        side = _SIDE.get(j.get("decision") or "")
+        side = SIDE.get(j.get("decision") or "")
         if side is None:
             out.append(Vote(presentation=i, order=order, model=judge,
                             error="unparseable judge reply"))
             continue
         out.append(Vote(presentation=i, order=order, model=judge,
-                        winner=_UNSWAP[side] if i else side))
+                        winner=UNSWAP[side] if i else side))
     return out
 
 
 def judgebench_score(row: dict[str, Any]) -> bool:
     """JudgeBench's rule: +1/-1 per judgment against the label; correct when sum > 0."""
-    label = _SIDE[row["label"]]
+    label = SIDE[row["label"]]
     total = 0
     for i, j in enumerate(row["judgments"][:2]):
-        side = _SIDE.get(j.get("decision") or "")
+        side = SIDE.get(j.get("decision") or "")
         if side is None or side == "tie":
             continue
-        side = _UNSWAP[side] if i else side
+        side = UNSWAP[side] if i else side
         total += 1 if side == label else -1
     return total > 0
 
@@ -82,16 +75,17 @@ class Tally:
     bins: dict[str, list[int]] = field(default_factory=dict)
 
 
-def replay(path: Path, min_confidence: float) -> tuple[Tally, float]:
-    rows = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
-    judge = rows[0]["judgments"][0]["judgment"].get("judge_model", path.stem)
+def replay(path: Path, min_confidence: float, limit: int | None = None
+           ) -> tuple[Tally, float]:
+    data = load(path, limit)
+    rows, judge = data.rows, data.judge
     t = Tally()
     agree_total = pairs_total = 0.0  # what JudgeSession.learn pools, in file order
     for row in rows:
         t.pairs += 1
-        label = _SIDE[row["label"]]
+        label = SIDE[row["label"]]
         t.jb_correct += judgebench_score(row)
-        first = _SIDE.get(row["judgments"][0].get("decision") or "")
+        first = SIDE.get(row["judgments"][0].get("decision") or "")
         if first in ("A", "B"):
             t.single_decisive += 1
             t.single_correct += first == label
@@ -131,15 +125,9 @@ def pct(num: float, den: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("path", nargs="?",
-                    default=str(ROOT.parent / "shared" / "judgebench"),
-                    help="folder holding the JudgeBench *.jsonl files")
-    ap.add_argument("--min-confidence", type=float, default=MIN_CONFIDENCE)
+    add_args(ap)
     args = ap.parse_args(argv)
-    files = sorted(Path(args.path).glob("*.jsonl"))
-    if not files:
-        print(f"no *.jsonl files in {args.path}", file=sys.stderr)
-        return 2
+    found = files(args.path)
     print(f"JudgeBench replay through _aggregate.decide_pairwise (compare mode, both "
           f"orders, min_confidence={args.min_confidence})\n")
     head = (f"{'judge':<26}{'pairs':>6}{'decisive':>10}{'share%':>8}{'prec%':>8}"
@@ -148,9 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     print(head)
     print("-" * len(head))
     details = []
-    for f in files:
-        t, a_hat = replay(f, args.min_confidence)
-        name = f.name.split("judge_model=")[-1].split(",")[0]
+    for f in found:
+        t, a_hat = replay(f, args.min_confidence, args.limit)
+        name = short_name(f)
         print(f"{name[:25]:<26}{t.pairs:>6}{t.decisive:>10}"
               f"{pct(t.decisive, t.pairs):>8}"
               f"{pct(t.correct, t.decisive):>8}{t.ties:>6}"
