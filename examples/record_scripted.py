@@ -115,6 +115,43 @@ def resolves_level(output: str) -> int:
     return 10 if timing and NEXT_STEP.search(output) else 7
 
 
+# Conversations (test_chat_assistant.py): a judged turn is the assistant's words
+# then "[calls tool(args) -> result]" lines; the messages before it come as
+# input, numbered "[n] role: ...".
+CALL_LINE = re.compile(r"^\[calls .*$", re.M)
+MESSAGE_NO = re.compile(r"^\[\d+\] ", re.M)
+
+
+def _own_words(output: str) -> str:
+    """A turn's own words, without its tool calls."""
+    return CALL_LINE.sub("", output).strip()
+
+
+def _invented(output: str) -> list[str]:
+    """Numbers a turn states that no tool result or earlier message gives
+    (message numbers such as "[7]" do not count as given)."""
+    given = MESSAGE_NO.sub("", _req().texts.get("input", ""))
+    given += "\n" + "\n".join(CALL_LINE.findall(output))
+    known = set(NUMBER.findall(given))
+    return [n for n in NUMBER.findall(_own_words(output)) if n not in known]
+
+
+def every_request_answered(output: str) -> bool:
+    """A whole conversation: each user message gets an assistant reply with
+    words before the next one, and each tool call shows its result."""
+    waiting = False
+    for head in re.findall(r"^\[\d+\] (.*)$", output, re.M):
+        role, _, text = head.partition(":")
+        if role == "user":
+            if waiting:
+                return False
+            waiting = True
+        elif role.startswith("assistant") and text.strip():
+            waiting = False
+    calls = len(re.findall(r"^\s+calls ", output, re.M))
+    return not waiting and calls == len(re.findall(r"^\s+-> ", output, re.M))
+
+
 def priority(output: str) -> bool:
     try:
         return json.loads(output).get("priority") == "high"
@@ -144,6 +181,9 @@ RULES = {
     "timeline": lambda out: bool(re.search(r"\d+(-\d+)? (business )?days", out)),
     "priority": priority,
     "agrees_with_expected": agrees_with_expected,
+    "grounded": lambda out: not _invented(out),
+    "short_reply": lambda out: len(_own_words(out).split()) <= 30,
+    "every_request_answered": every_request_answered,
 }
 
 
@@ -191,6 +231,11 @@ WHY_NOT = {
     f"({_found(INTERNAL, out)})",
     "next_step": lambda out: "the reply gives no concrete next step",
     "concise": lambda out: f"the reply is {len(out.split())} words long",
+    "grounded": lambda out: "the turn states "
+    f"{', '.join(_invented(out))}, which no tool result or earlier message gives",
+    "short_reply": lambda out: f"the turn is {len(_own_words(out).split())} words long",
+    "every_request_answered": lambda out: "a customer request is left without a "
+    "reply, or a tool call without its result",
 }
 
 
