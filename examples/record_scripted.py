@@ -152,6 +152,87 @@ def every_request_answered(output: str) -> bool:
     return not waiting and calls == len(re.findall(r"^\s+-> ", output, re.M))
 
 
+# Claim-level checks (test_retrieval_answerer.py). Extraction splits the text
+# into its sentences (and clauses joined by ";"). Faithfulness and context
+# recall: a claim is supported when one passage states it, i.e. that passage
+# holds all of its numbers and at least 80% of its content words, or when it
+# states no fact (a question, a greeting, an offer to help). Answer relevance:
+# a statement is relevant when it shares a content word with the question, or
+# with the relevant statement just before it (it goes on with the same point).
+CLAIM_ITEM = re.compile(r"^(?:claim|statement) (\d+)$")
+DOCUMENT = re.compile(r"^\[document \d+\]$", re.M)
+NO_FACT = re.compile(r"\?$|^(hi|hello|thanks|thank you)\b|happy to help|let me know",
+                     re.I)
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "es", "ed", "s", "e"):
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            return word[:-len(suffix)]
+    return word
+
+
+def _terms(text: str) -> set[str]:
+    """Content words, crudely stemmed ("refunds" and "refund" match)."""
+    text = text.lower().replace("e-bike", "ebike")
+    return {_stem(w) for w in re.findall(r"[a-z]+", text)
+            if w not in STOP and len(w) > 2}
+
+
+def claims_of(text: str) -> list[str]:
+    return [c for s in _sentences(text) for c in re.split(r";\s+", s) if c]
+
+
+def _unstated(claim: str, context: str) -> list[str]:
+    """What the best passage lacks of the claim (words and numbers); [] when
+    one passage states it."""
+    if NO_FACT.search(claim.strip()):
+        return []
+    words, numbers = _terms(claim), set(NUMBER.findall(claim))
+    best: list[str] | None = None
+    for doc in DOCUMENT.split(context):
+        lacking = sorted(words - _terms(doc)) + sorted(numbers - set(
+            NUMBER.findall(doc)))
+        if not numbers - set(NUMBER.findall(doc)) and \
+                len(words & _terms(doc)) >= 0.8 * len(words):
+            return []
+        if best is None or len(lacking) < len(best):
+            best = lacking
+    return best or ["(no passage)"]
+
+
+def _on_topic(statement: str, question: str) -> bool:
+    """Relevant: shares a word with the question, or with the relevant
+    statement just before it in the list the judge was shown."""
+    asked, before = _terms(question), set[str]()
+    for _, text in sorted(_req().listed.items()):
+        words = _terms(text)
+        relevant = bool(words & (asked | before))
+        if text == statement:
+            return relevant
+        before = words if relevant else set()
+    return bool(_terms(statement) & asked)
+
+
+def claim_holds(claim: str, against: str) -> bool:
+    """``supported`` for ``ScriptedJudge``: against the context when there is
+    one (faithfulness, context recall), else the question (relevance)."""
+    if "context" in _req().texts:
+        return not _unstated(claim, against)
+    return _on_topic(claim, against)
+
+
+def claim_reason(number: int) -> str:
+    """Why claim/statement ``number`` of the request failed."""
+    req = _req()
+    claim = req.listed.get(number, "")
+    if "context" in req.texts:
+        return ("no passage states this claim; the closest one lacks: "
+                + ", ".join(_unstated(claim, req.texts["context"])))
+    return ("off the question's topic: the statement shares no word with the "
+            "question or with the relevant statement before it")
+
+
 def priority(output: str) -> bool:
     try:
         return json.loads(output).get("priority") == "high"
@@ -248,11 +329,17 @@ class ExampleJudge(ScriptedJudge):
         if isinstance(reply, dict):
             for item in reply.get("criteria", []):
                 why = WHY_NOT.get(item["name"])
-                if item["verdict"] == "fail" and why is not None:
+                claim = CLAIM_ITEM.match(item["name"])
+                if item["verdict"] == "fail" and claim is not None:
+                    item["reasoning"] = claim_reason(int(claim.group(1)))
+                elif item["verdict"] == "fail" and why is not None:
                     item["reasoning"] = why(req.output)
         return reply
 
-    def truth(self, name: str, description: str, output: str) -> bool:
+    def truth(self, name: str, description: str, output: str,
+              req: JudgeRequest | None = None) -> bool:
+        if CLAIM_ITEM.match(name):  # a claim-level check: ``supported`` decides
+            return super().truth(name, description, output, req)
         rule = RULES.get(name)
         return bool(rule(output)) if rule else mentions(description, output)
 
@@ -262,6 +349,7 @@ def main(argv: list[str]) -> int:
     for path in records:  # "all" re-records; stale entries must not linger
         path.unlink()
     policy = ExampleJudge(prefer=preference, levels=scale_level,
+                          extract=claims_of, supported=claim_holds,
                           confidence=0.95)
     with ScriptedJudgeServer(policy) as server, \
             tempfile.TemporaryDirectory(prefix="llmjudge-record-") as tmp:
