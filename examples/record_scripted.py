@@ -336,10 +336,8 @@ class ExampleJudge(ScriptedJudge):
                     item["reasoning"] = why(req.output)
         return reply
 
-    def truth(self, name: str, description: str, output: str,
-              req: JudgeRequest | None = None) -> bool:
-        if CLAIM_ITEM.match(name):  # a claim-level check: ``supported`` decides
-            return super().truth(name, description, output, req)
+    def truth(self, name: str, description: str, output: str) -> bool:
+        # (claim-level checks never get here: ``supported`` decides them)
         rule = RULES.get(name)
         return bool(rule(output)) if rule else mentions(description, output)
 

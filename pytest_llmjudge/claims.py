@@ -24,6 +24,7 @@ from pytest_llmjudge.claim_results import (
     ClaimsVerdict,
     ClaimVerdict,
     Metric,
+    as_verdict,
     share_outcome,
 )
 from pytest_llmjudge.exceptions import (
@@ -192,21 +193,12 @@ def settle_claims(result: ClaimsVerdict, action: str = "fail") -> ClaimsVerdict:
     if result.met:
         return result
     message = result.explain()
-    first = next((v for v in result.judgments if v.outcome is not Outcome.PASS),
-                 result.judgments[0] if result.judgments else _stand_in(result))
+    first = as_verdict(result, "", "")  # the whole check, as the reports show it
     if result.outcome is Outcome.JUDGE_ERROR:
         raise ClaimsJudgeError(message, first, result)
     if result.outcome is Outcome.INCONCLUSIVE and tolerated(message, action):
         return result
     raise ClaimsAssertionError(message, first, result)
-
-
-def _stand_in(r: ClaimsVerdict) -> Verdict:
-    """The verdict an error carries when no claim was judged (extraction
-    failed, or found nothing): the check's own outcome."""
-    return Verdict(outcome=r.outcome, passed=False, kind="criteria",
-                   rubric=r.metric, confidence=r.confidence, error=r.error,
-                   model=r.extraction_model, expect=r.expect)
 
 
 # ------------------------------------------------------------------ running
@@ -296,22 +288,25 @@ async def _check(judge: Judge, metric: Metric, text: str, ctx: str | None,
                             "extraction_model": got.model,
                             "extraction_calls": got.calls,
                             "extraction_cached": got.cached}
+    ident = _identity(judge, metric, text, ctx, question)
     if got.error is not None:
-        return ClaimsVerdict(**base, outcome=Outcome.JUDGE_ERROR, passed=False,
-                             confidence=0.0, error=got.error)
+        return _report(judge, ident, text, ClaimsVerdict(
+            **base, outcome=Outcome.JUDGE_ERROR, passed=False, confidence=0.0,
+            error=got.error))
     if not items:
-        return ClaimsVerdict(
+        return _report(judge, ident, text, ClaimsVerdict(
             **base, outcome=Outcome.INCONCLUSIVE, passed=False, confidence=0.5,
             error=f"no {_ITEM[metric]}s were found in the text: nothing to check "
             "(a text with no statement of fact, or an extraction that missed "
-            "them; judge it with assert_judged instead)")
+            "them; judge it with assert_judged instead)"))
     tasks = []
     for start in range(0, len(items), per_call):
         chunk = list(enumerate(items[start:start + per_call], start + 1))
+        # Named by the check alone: calibration labels and baselines find it
+        # whatever the number of claims a re-extraction gives.
         rubric = Rubric([Criterion(f"{_ITEM[metric]} {i}",
                                    _TEST[metric].format(i=i)) for i, _ in chunk],
-                        name=f"{metric}: {_ITEM[metric]}s {chunk[0][0]}-{chunk[-1][0]}"
-                        f" of {len(items)}")
+                        name=metric)
         listing = "\n".join(f"[{i}] {c}" for i, c in chunk)
         own = kwargs.get("instructions")
         guide = _NOTE[metric] + (f"\n\n{own}" if own else "")
@@ -322,14 +317,30 @@ async def _check(judge: Judge, metric: Metric, text: str, ctx: str | None,
         rest["min_confidence"] = max(0.5, settings.min_confidence ** len(chunk))
         tasks.append(judge.task(listing, rubric, input=question, context=ctx,
                                 instructions=guide, **rest))
-    verdicts = list(await asyncio.gather(*(judge.run(t) for t in tasks)))
+    verdicts = list(await asyncio.gather(*(judge.run(t, part=True) for t in tasks)))
     result = _combine(base, items, sources, verdicts, settings.min_confidence)
-    warn = []
     if got.cut:
-        warn.append(f"{got.cut} more claim(s) than the {len(got.claims)} judged "
-                    "were extracted and left out")
-    return _history(judge, metric, text, ctx, question, result.model_copy(
-        update={"warnings": [*result.warnings, *warn]}), items, got.fresh)
+        result = result.model_copy(update={"warnings": [
+            *result.warnings, f"{got.cut} more claim(s) than the "
+            f"{len(got.claims)} judged were extracted and left out"]})
+    result = _history(judge, ident, result, items, got.fresh)
+    return _report(judge, ident, text, result)
+
+
+def _identity(judge: Judge, metric: Metric, text: str, ctx: str | None,
+              question: str | None) -> str:
+    node = judge.node.nodeid if judge.node else ""
+    return hashlib.sha256(json.dumps([node, metric, text, ctx, question]).encode()
+                          ).hexdigest()[:24]
+
+
+def _report(judge: Judge, ident: str, text: str, r: ClaimsVerdict) -> ClaimsVerdict:
+    """One row in the reports for the whole check (its judgments are parts of
+    it, not expectations): a flip against the last run is flagged there."""
+    got = judge.session.finish(as_verdict(r, ident, text), judge.node)
+    if got.flaky and got.flaky_reason != r.flaky_reason:
+        return r.model_copy(update={"flaky": True, "flaky_reason": got.flaky_reason})
+    return r
 
 
 def _combine(base: dict[str, Any], items: list[str], sources: list[str],
@@ -363,14 +374,10 @@ def _combine(base: dict[str, Any], items: list[str], sources: list[str],
         flaky_reason="; ".join(v.flaky_reason or "" for v in flaky) or None)
 
 
-def _history(judge: Judge, metric: Metric, text: str, ctx: str | None,
-             question: str | None, result: ClaimsVerdict, items: list[str],
+def _history(judge: Judge, ident: str, result: ClaimsVerdict, items: list[str],
              fresh: bool) -> ClaimsVerdict:
     """Flag a verdict that a re-extraction changed: the same text and context
     gave other claims, and another outcome, in an earlier run."""
-    node = judge.node.nodeid if judge.node else ""
-    ident = hashlib.sha256(json.dumps([node, metric, text, ctx, question]).encode()
-                           ).hexdigest()[:32]
     print_ = hashlib.sha256(json.dumps(items).encode()).hexdigest()[:16]
     now = {"outcome": result.outcome.value, "claims": print_, "n": len(items)}
     prev = judge.session.remember(f"claims:{ident}", now)

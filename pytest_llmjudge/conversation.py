@@ -308,7 +308,11 @@ def _plan(judge: Judge, conversation: object, rubric: object, *, turns: str,
                            judge.task(show_conversation(msgs), rubric,
                                       instructions=guide, **kwargs)))
         return plan
-    picks = [i for i, m in enumerate(msgs) if m.role == "assistant"]
+    # In a chat a turn is a reply: a message that only calls tools is a step,
+    # shown (with its results) before the reply. An agent's steps alone (no
+    # assistant text anywhere) are judged step by step.
+    steps = [i for i, m in enumerate(msgs) if m.role == "assistant"]
+    picks = [i for i in steps if msgs[i].content.strip()] or steps
     if not picks:
         raise ShapeError("the conversation has no assistant turn to judge: "
                          "use turns='whole', or pass the assistant's messages "

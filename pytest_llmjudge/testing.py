@@ -178,17 +178,21 @@ class ScriptedJudge:
         with self._lock:
             return self._rng.random() < self.accuracy
 
-    def truth(self, name: str, description: str, output: str,
-              req: JudgeRequest | None = None) -> bool:
-        item = _ITEM.match(name)
-        if item is not None and req is not None and self.supported is not None:
-            claim = req.listed.get(int(item.group(1)), "")
-            against = req.texts.get("context") or req.texts.get("input") or ""
-            return bool(self.supported(claim, against))
+    def truth(self, name: str, description: str, output: str) -> bool:
         for key, rule in self.rules.items():
             if key == name or key.lower() in description.lower():
                 return bool(rule(output))
         return True
+
+    def holds(self, name: str, description: str, req: JudgeRequest) -> bool:
+        """A criterion's true answer: a listed claim's by ``supported``, else
+        ``truth`` (override either in a subclass)."""
+        item = _ITEM.match(name)
+        if item is not None and self.supported is not None:
+            claim = req.listed.get(int(item.group(1)), "")
+            against = req.texts.get("context") or req.texts.get("input") or ""
+            return bool(self.supported(claim, against))
+        return self.truth(name, description, req.output)
 
     def __call__(self, req: JudgeRequest) -> Reply:
         with self._lock:
@@ -204,7 +208,7 @@ class ScriptedJudge:
                 if self.position_bias == "first":
                     ok = not req.options_flipped
                 else:
-                    ok = self.truth(name, desc, req.output, req)
+                    ok = self.holds(name, desc, req)
                     if not self._coin():
                         ok = not ok
                 items.append({"name": name, "reasoning": f"scripted: {name} "

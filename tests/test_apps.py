@@ -39,7 +39,7 @@ CHAT = [
     {"role": "assistant", "content": "I'm sorry to hear that! Could you share "
                                      "your order number?"},
     {"role": "user", "content": "It's 1234."},
-    {"role": "assistant", "content": "", "tool_calls": [{
+    {"role": "assistant", "content": "Let me look that up.", "tool_calls": [{
         "id": "c1", "type": "function", "function": {
             "name": "lookup_order", "arguments": json.dumps({"order": 1234})}}]},
     {"role": "tool", "tool_call_id": "c1", "content": "order 1234: shoes, paid"},
@@ -190,9 +190,9 @@ def test_each():
     assert "The assistant's role: A polite support agent" in rude.texts["instructions"]
     assert "Scenario: A customer's shoes arrived broken" in rude.texts["instructions"]
     assert "Judge only that turn." in rude.texts["instructions"]
-    # A tool-calling turn is shown as its call.
-    assert '[calls lookup_order({"order": 1234}) -> order 1234: shoes, paid]' \
-        in by_output
+    # A tool-calling turn is shown with its call.
+    assert any('calls lookup_order({"order": 1234}) -> order 1234: shoes, paid'
+               in out for out in by_output)
     # Every turn in both orders.
     for out in by_output:
         assert {r.options_flipped for r in reqs if r.output == out} == {True, False}
@@ -652,3 +652,33 @@ def test_rank(judge):
     assert per_test["test_each_share"] == 4 and per_test["test_each_fails"] == 4
     assert per_test["test_best_of"] == 2 and per_test["test_rank"] == 3
     assert "test_matcher" not in per_test  # no judge
+
+
+def test_in_a_chat_a_message_that_only_calls_tools_is_a_step_not_a_turn(
+        pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
+        judge_args: list[str]) -> None:
+    judge_server.policy = support_judge()
+    pytester.makepyfile(test_chat='''
+from pytest_llmjudge import judge_conversation
+
+CHAT = [
+    {"role": "user", "content": "Where is order 7?"},
+    {"role": "assistant", "content": None, "tool_calls": [{
+        "id": "c1", "type": "function", "function": {
+            "name": "track", "arguments": '{"order": 7}'}}]},
+    {"role": "tool", "tool_call_id": "c1", "content": "order 7: in transit"},
+    {"role": "assistant", "content": "Order 7 is on its way."},
+]
+
+def test_it():
+    r = judge_conversation(CHAT, "Stays in role as a polite support agent",
+                           min_share=0.5)
+    assert [t.turn for t in r.turns] == [4]  # the reply, not the tool call
+    assert r.share == 1.0
+''')
+    result = pytester.runpytest(*judge_args)
+    result.assert_outcomes(passed=1)
+    # The reply was judged with the call and its result shown before it.
+    (req,) = {r.output: r for r in judge_server.requests}.values()
+    assert req.output == "Order 7 is on its way."
+    assert "calls track" in req.texts["input"] and "in transit" in req.texts["input"]

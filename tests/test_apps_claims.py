@@ -447,3 +447,32 @@ def test_bad():
 ''', "-n", "2")
     result.assert_outcomes(passed=4, failed=1)
     assert "Refunds are paid in gold bars." in result.stdout.str()
+
+
+def test_a_claims_check_is_one_row_in_the_reports(
+        pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
+        judge_args: list[str]) -> None:
+    # Its judgments are parts of it: the JSON report holds one row per check,
+    # a row per claim under it, and a negative control counts as rejected.
+    judge_server.policy = claims_judge()
+    result = _run(pytester, judge_args, '''
+def test_share():
+    assert_faithful(BAD, context=CONTEXT, min_share=0.5)
+
+
+def test_control():
+    assert_faithful(BAD, context=CONTEXT, expect="fail")
+''', "--llmjudge-report=r.json")
+    result.assert_outcomes(passed=2)
+    assert "2 judged expectations: 1 pass, 1 rejected as expected" in \
+        result.stdout.str()
+    doc = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
+    rows = sorted(doc["verdicts"], key=lambda r: r["nodeid"])
+    assert [(r["rubric"], r["outcome"], r["expect"]) for r in rows] == [
+        ("faithfulness", "fail", "fail"), ("faithfulness", "pass", "pass")]
+    share = rows[1]
+    assert share["score"] == 0.5 and share["pass_mark"] == 0.5
+    assert [(c["name"], c["description"], c["passed"]) for c in share["criteria"]] == [
+        ("claim 1", "Refunds are accepted within 30 days of delivery.", True),
+        ("claim 2", "Refunds are paid in gold bars.", False)]
+    assert share["calls"] == 3 and len(share["votes"]) == 2

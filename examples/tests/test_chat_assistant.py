@@ -44,15 +44,16 @@ def conversation() -> list[dict[str, Any]]:
 
 def test_every_turn_is_grounded_and_polite(conversation: list[dict[str, Any]]) -> None:
     # Each assistant turn, judged with the 4 messages before it (and the system
-    # prompt). Turns that only call a tool are assistant turns too: 8 here.
+    # prompt). A message that only calls a tool is a step, not a turn: the
+    # four replies are judged.
     result = assert_conversation(conversation, GROUNDED_AND_POLITE, turns="each",
                                  window=4, role=ROLE)
-    assert len(result.turns) == 8
+    assert len(result.turns) == 4
 
 
 def test_most_turns_are_short(conversation: list[dict[str, Any]]) -> None:
     # A soft style rule: the return instructions may run long, most turns must
-    # not. min_share is a share of all assistant turns (tool-call turns count).
+    # not. min_share is a share of the assistant's replies (3 of these 4).
     assert_conversation(conversation, Rubric([Criterion(
         "short_reply", "The turn's own words (not its tool calls) number at most "
         "30: customers read the chat on a phone")]), turns="each", min_share=0.75,
@@ -115,7 +116,7 @@ def test_only_the_bad_turn_fails() -> None:
     assert [t.turn for t in result.failing] == [13]
     failed = {c.name for c in result.failing[0].verdict.criteria if c.passed is False}
     assert failed == {"grounded"}
-    assert result.share == 5 / 6
+    assert result.share == 2 / 3
     if os.environ.get("SHOW_JUDGED_FAILURE"):
         # What a failing conversation assertion prints (offline, from the same
         # records): SHOW_JUDGED_FAILURE=1 pytest examples/ -k bad_turn

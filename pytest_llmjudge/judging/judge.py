@@ -215,8 +215,9 @@ class Judge:
         return discrimination.variation(self.session.saved_tally(key),
                                         self.session.run_tally(key), kind=kind.value)
 
-    async def run(self, task: Task) -> Verdict:
-        """Decide one task (on the judge loop)."""
+    async def run(self, task: Task, *, part: bool = False) -> Verdict:
+        """Decide one task (on the judge loop); ``part``: reported as part of
+        a larger check, not as an expectation of its own."""
         node = self.node.nodeid if self.node else None
         ident = task.identity(node)
         # Comparisons are not screened: a degenerate side simply loses.
@@ -224,7 +225,7 @@ class Judge:
         reason = degenerate_reason(task.output) if screen else None
         if reason is not None:
             return self.session.finish(screened(task, reason, ident), self.node,
-                                       screened=True)
+                                       screened=True, part=part)
         if not task.settings.models and self.session.settings.record_mode != "none":
             raise JudgeNotConfiguredError(NO_MODEL)
         if task.settings.min_kappa is not None:
@@ -252,7 +253,7 @@ class Judge:
                 UNCALIBRATED not in self.session.notes:
             self.session.notes.append(UNCALIBRATED)
         verdict = verdict.model_copy(update=update)
-        return self.session.finish(verdict, self.node)
+        return self.session.finish(verdict, self.node, part=part)
 
     def _learn(self, task: Task, results: list[ModelResult]) -> None:
         """Pool the first pair's agreement only when both of its replies are

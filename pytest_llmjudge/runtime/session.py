@@ -319,8 +319,13 @@ class JudgeSession:
 
     # ------------------------------------------------------------ verdicts
     def finish(self, verdict: Verdict, node: NodeInfo | None, *,
-               screened: bool = False) -> Verdict:
-        """Flag flips against the last run, count, and keep the record."""
+               screened: bool = False, part: bool = False) -> Verdict:
+        """Flag flips against the last run, count, and keep the record.
+
+        ``part``: one judgment of a larger check (a batch of claims) that is
+        reported as a whole, in the check's own verdict: nothing is kept."""
+        if part:
+            return verdict
         decisive = (Outcome.PASS, Outcome.FAIL)
         if verdict.outcome in decisive and verdict.key:
             hk = f"history:{verdict.key}"
