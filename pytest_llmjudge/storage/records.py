@@ -237,6 +237,11 @@ class _Lock:
         self.path.unlink(missing_ok=True)
 
 
+#: Kinds whose replies are votes (claim extraction's are not): agreement
+#: statistics are kept for these only.
+_JUDGED_KINDS = ("criteria", "scale", "pairwise")
+
+
 class ReplyStore:
     """Where replies come from: records (per mode), then the cache."""
 
@@ -396,7 +401,7 @@ class ReplyStore:
         with _Lock(path, self._note):
             current, stats = _load(path)  # raises, never writes, on a broken file
             current[rkey] = entry
-            if self._run_stats is not None:
+            if self._run_stats is not None and kind in _JUDGED_KINDS:
                 # Keep statistics already recorded (they decided the entries
                 # there), except when everything is re-recorded.
                 agree, pairs = self._run_stats(model, kind)
