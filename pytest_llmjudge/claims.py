@@ -30,10 +30,12 @@ from pytest_llmjudge.claim_results import (
 from pytest_llmjudge.exceptions import (
     ConfigError,
     JudgedAssertionError,
+    JudgeNotConfiguredError,
     JudgeOutcomeError,
 )
 from pytest_llmjudge.judging.expectations import tolerated
 from pytest_llmjudge.judging.extract import Extraction, What, extract
+from pytest_llmjudge.judging.judge import NO_MODEL
 from pytest_llmjudge.judging.sample import Sampler
 from pytest_llmjudge.judging.task import as_text
 from pytest_llmjudge.marks import check_threshold
@@ -276,6 +278,8 @@ async def _check(judge: Judge, metric: Metric, text: str, ctx: str | None,
     what: What = "statements" if metric == "answer_relevance" else "claims"
     settings = judge.task("(claims)", Rubric([Criterion("claim 1", "x")]),
                           **kwargs).settings
+    if not settings.models and judge.session.settings.record_mode != "none":
+        raise JudgeNotConfiguredError(NO_MODEL)  # as assert_judged says it
     if given is not None:
         got = Extraction(claims=given)
         sources = ["given"] * len(given)

@@ -476,3 +476,15 @@ def test_control():
         ("claim 1", "Refunds are accepted within 30 days of delivery.", True),
         ("claim 2", "Refunds are paid in gold bars.", False)]
     assert share["calls"] == 3 and len(share["votes"]) == 2
+
+
+def test_no_judge_configured_says_so_at_the_call(
+        pytester: pytest.Pytester) -> None:
+    result = _run(pytester, ["-p", "no:cacheprovider"], '''
+from pytest_llmjudge import JudgeNotConfiguredError
+
+def test_it():
+    with pytest.raises(JudgeNotConfiguredError, match="llmjudge-model"):
+        assert_faithful(GOOD, context=CONTEXT)
+''')
+    result.assert_outcomes(passed=1)
