@@ -614,11 +614,13 @@ def test_biased():
 def test_apps_under_xdist(pytester: pytest.Pytester,
                           judge_server: ScriptedJudgeServer,
                           judge_args: list[str]) -> None:
-    """Trajectories, conversations and rankings at -n 2: the same outcomes,
-    every per-turn and per-pair verdict in the merged report."""
+    """Trajectories, conversations, rankings and claim checks at -n 2: the
+    same outcomes, every per-turn and per-pair verdict and one row per claim
+    check in the merged report."""
     judge_server.policy = ScriptedJudge(
         rules={"in role": polite, "unnecessary": lambda o: "book_taxi" not in o},
-        prefer=_quality)
+        prefer=_quality,
+        supported=lambda claim, ctx: claim.rstrip(".").lower() in ctx.lower())
     pytester.makepyfile(chat=CHAT, test_traj=TRAJ, test_chat='''
 from pytest_llmjudge import assert_conversation, assert_judged, assert_trajectory
 from chat import CHAT
@@ -639,11 +641,25 @@ def test_best_of():
 
 def test_rank(judge):
     assert judge.rank(["Q1", "Q2", "Q3"]).winner == 2
+''', test_claims='''
+from pytest_llmjudge import assert_faithful
+
+DOCS = ["Refunds are accepted within 30 days.", "Shipping is free over 50 euros."]
+
+def test_faithful():
+    r = assert_faithful("Refunds are accepted within 30 days. Shipping is free "
+                        "over 50 euros.", context=DOCS)
+    assert r.share == 1.0 and len(r.judgments) == 1
+
+def test_hallucinated():
+    assert_faithful("Refunds are accepted within 30 days. Refunds are paid in "
+                    "gold bars.", context=DOCS)
 ''')
     result = pytester.runpytest(*judge_args, "-n", "2", "--llmjudge-report=r.json")
-    result.assert_outcomes(passed=6, failed=2)
+    result.assert_outcomes(passed=7, failed=3)
     text = result.stdout.str()
     assert 'turn 8 (assistant): "Whatever. Not my problem, buy new ones."' in text
+    assert '[NOT SUPPORTED] claim 2: "Refunds are paid in gold bars."' in text
     doc = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
     per_test: dict[str, int] = {}
     for row in doc["verdicts"]:
@@ -652,6 +668,7 @@ def test_rank(judge):
     assert per_test["test_each_share"] == 4 and per_test["test_each_fails"] == 4
     assert per_test["test_best_of"] == 2 and per_test["test_rank"] == 3
     assert "test_matcher" not in per_test  # no judge
+    assert per_test["test_faithful"] == 1 and per_test["test_hallucinated"] == 1
 
 
 def test_in_a_chat_a_message_that_only_calls_tools_is_a_step_not_a_turn(

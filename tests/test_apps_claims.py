@@ -400,7 +400,8 @@ def test_it():
     assert "re-extracting the claims changed the verdict: fail on 2" in out
 
 
-# ---------------------------------------------------------- mistakes, xdist
+# ---------------------------------------------------------- mistakes
+# (-n 2: tests/test_apps.py::test_apps_under_xdist runs claim checks too)
 @pytest.mark.parametrize("call, message", [
     ("assert_faithful(GOOD, context=CONTEXT, min_share=1.5)", "min_share"),
     ("assert_faithful(GOOD, context=CONTEXT, min_share=float('nan'))", "min_share"),
@@ -429,24 +430,6 @@ def test_it():
     result.assert_outcomes(passed=1)
     assert message in result.stdout.str()
     assert judge_server.calls == 0
-
-
-@pytest.mark.subprocess("xdist workers are processes of their own")
-def test_claims_under_xdist(pytester: pytest.Pytester,
-                            judge_server: ScriptedJudgeServer,
-                            judge_args: list[str]) -> None:
-    judge_server.policy = claims_judge(position_bias=None)
-    result = _run(pytester, judge_args, '''
-@pytest.mark.parametrize("i", range(4))
-def test_good(i):
-    assert_faithful(GOOD + f" Shipping is free on orders over 50 euros.", context=CONTEXT)
-
-
-def test_bad():
-    assert_faithful(BAD, context=CONTEXT)
-''', "-n", "2")
-    result.assert_outcomes(passed=4, failed=1)
-    assert "Refunds are paid in gold bars." in result.stdout.str()
 
 
 def test_a_claims_check_is_one_row_in_the_reports(

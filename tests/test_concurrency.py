@@ -23,6 +23,7 @@ from pytest_llmjudge.testing import (
     ScriptedJudge,
     ScriptedJudgeServer,
 )
+from tests.conftest import IN_PROCESS
 
 SUITE = '''
 import asyncio
@@ -428,6 +429,9 @@ def test_sync(i):
 
 @pytest.mark.subprocess("counts the event loops and threads of each process; its "
                         "conftest patches asyncio.new_event_loop for the process")
+# One process only: an xdist worker runs the same per-process code (issue #14:
+# three more litellm imports for nothing the no-xdist run does not show).
+@IN_PROCESS
 def test_one_judge_loop_serves_every_sync_test(pytester: pytest.Pytester,
                                                judge_server: ScriptedJudgeServer,
                                                judge_args: list[str],

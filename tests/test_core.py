@@ -225,10 +225,13 @@ def test_one_cache_shared_by_workers(pytester: pytest.Pytester,
     pytester.makepyfile(test_six=SIX)
     outcomes = []
     for run in (1, 2):
-        result = pytester.runpytest(*judge_args, *plugin_args,
+        # Run 1 writes from both workers at once; run 2 (in one process: the
+        # same read path, a litellm import cheaper, issue #14) finds all of it.
+        extra = plugin_args if run == 1 else []
+        result = pytester.runpytest(*judge_args, *extra,
                                     f"--llmjudge-report=run{run}.json")
         result.assert_outcomes(passed=4, failed=2)
-        if plugin_args:
+        if extra:
             result.stdout.fnmatch_lines(["created: 2/2 workers"])
         doc = json.loads((pytester.path / f"run{run}.json").read_text())
         outcomes.append({v["nodeid"]: v["outcome"] for v in doc["verdicts"]})
