@@ -212,13 +212,13 @@ def test_rpm_spaces_each_models_calls_across_tests(
         assert span < 3.0
         assert max(first) - min(first) < 1.0
         return
-    # Eight calls of one model, 0.5 s apart: 3.5 s from first to last (one
-    # delayed first request can take up to a turn off).
-    assert span >= 2.8
+    # Eight calls of one model, 0.5 s apart: 3.5 s from first to last (a
+    # delayed first request takes its delay off; CI saw 1 s), unpaced < 1 s.
+    assert span >= 2.0
     assert min(_gaps(own, 2)) >= 0.5  # unpaced, check_many's four go together
-    # One schedule for the process: the second test's second call waited two
+    # One schedule for the process: the second test's third call waited three
     # turns after the first test's last one (a per-test schedule sends at once).
-    assert sorted(second)[1] - max(first) >= 0.5
+    assert sorted(second)[2] - max(first) >= 0.5
     # Per model: each jury member is spaced on its own ...
     assert min(_gaps(a, 2)) >= 0.5 and min(_gaps(b, 2)) >= 0.5
     # ... and the two run side by side (one shared schedule would put the eight
@@ -274,17 +274,18 @@ def test_rpm_also_paces_retries_and_the_plain_text_fallback(
     pytester.makeini("[pytest]\nfilterwarnings = error\n"
                      "asyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(test_retry=RETRY_SUITE)
-    # 60 rpm, a turn a second: paced, each of these requests is a turn after
-    # the one before; unpaced, a retry or fallback follows its refusal at once.
-    result = pytester.runpytest(*judge_args, "-q", "--llmjudge-rpm=60",
+    # 30 rpm, a turn every 2 s: paced, each of these requests is a turn after
+    # the one before (a request delayed on its way out, by up to the 1 s seen
+    # in CI, still arrives a second apart); unpaced, a retry or fallback
+    # follows its refusal at once.
+    result = pytester.runpytest(*judge_args, "-q", "--llmjudge-rpm=30",
                                 timeout=180)
     result.assert_outcomes(passed=3)
     # Two presentations, one retried at once after its 503: without pacing the
-    # retry lands right after the refusal (0, 0, 1 s); paced, it waits for a
-    # third turn (0, 1, 2 s; one request delayed on its way out takes < 0.5 s).
+    # retry lands right after the refusal; paced, it waits for a third turn.
     flaky = _arrivals(judge_server, "flaky")
     assert len(flaky) == 3
-    assert max(flaky) - min(flaky) >= 1.5
+    assert min(_gaps(flaky)) >= 0.9
     # Refused structured output, asked again in plain text by a second call:
     # that call waits for a turn of its own too.
     plain = [(t, bool(r.body.get("response_format")))
@@ -292,7 +293,7 @@ def test_rpm_also_paces_retries_and_the_plain_text_fallback(
              if r.body.get("model") == "plain-only"]
     assert [f for _, f in plain].count(False) == 2  # both answered in plain text
     assert True in [f for _, f in plain]  # after a refused structured request
-    assert min(_gaps([t for t, _ in plain], 2)) >= 1.5
+    assert min(_gaps([t for t, _ in plain])) >= 0.9
 
 
 def test_complete_awaits_before_attempt_before_every_request(

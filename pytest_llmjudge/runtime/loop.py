@@ -153,6 +153,14 @@ class JudgeLoop:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await _close_litellm_clients()
+            # A call that ended meanwhile may have started litellm's logging
+            # worker on this loop: ended here, it is not left pending on a
+            # closed loop (its coroutine's GC would be reported as an error
+            # in whichever test runs then).
+            late = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in late:
+                t.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         try:
             asyncio.run_coroutine_threadsafe(_drain(), loop).result(timeout=5)
         except Exception:
