@@ -102,11 +102,19 @@ def comparison_canonical(canonical: Mapping[str, Any]) -> dict[str, Any]:
     return {"comparison": canonical}
 
 
+def winner_decided(task: Task) -> bool:
+    """A comparison whose confidence is its winner's: ``compare``, and
+    ``better_than`` (a pass is "A won"). Pair labels calibrate these;
+    ``at_least_as_good_as`` adds a tie's chance to A's, which they do not."""
+    return task.kind is Kind.PAIRWISE and task.mode in (PairMode.COMPARE,
+                                                        PairMode.BETTER)
+
+
 def verdict_kind(task: Task, d: decide.Decision) -> str | None:
     """What kind of decisive verdict ``d`` is (None: no lean to calibrate)."""
     if d.outcome == "inconclusive" or d.confidence <= 0.5:
         return None
-    if task.kind is Kind.PAIRWISE and task.mode is PairMode.COMPARE:
+    if winner_decided(task):
         return None if d.winner is None else ("tie" if d.winner == "tie" else "winner")
     return d.outcome
 
@@ -150,7 +158,7 @@ class Calibration:
         if len(task.settings.models) != 1:
             return {}
         canonical = task.rubric.canonical()
-        if task.kind is Kind.PAIRWISE and task.mode is PairMode.COMPARE:
+        if winner_decided(task):
             canonical = comparison_canonical(canonical)
         key = config_key(judge_id(task.settings), canonical)
         memo = _memo.setdefault(self.session, {})
@@ -175,8 +183,7 @@ class Calibration:
         kind = verdict_kind(task, d)
         if kind in fits:
             return fits[kind].ceiling
-        compare = task.kind is Kind.PAIRWISE and task.mode is PairMode.COMPARE
-        kinds = ("winner", "tie") if compare else ("pass", "fail")
+        kinds = ("winner", "tie") if winner_decided(task) else ("pass", "fail")
         if any(k not in fits for k in kinds):
             return 1.0  # a kind nobody labelled is not held back
         return max(fits[k].ceiling for k in kinds)
