@@ -2,12 +2,11 @@
 each assistant turn (within a sliding window of the messages before it).
 
 Every turn is an ordinary judged task (both presentation orders, confidence,
-adaptive sampling, cache, records, reports), and the turns are judged
-concurrently. The result, a ``ConversationVerdict``, holds each turn's
-``Verdict``; its pass mark can be a share of turns (``min_share=0.9``: "at
-least 90% of the assistant's turns stay in role"). The assistant's role, the
-scenario and the expected outcome are inputs of their own, shown to the judge
-as the test author's guidance.
+adaptive sampling, cache, records), judged concurrently; the reports hold one
+row per conversation, a row per turn under it. The result, a
+``ConversationVerdict``, holds each turn's ``Verdict``; its pass mark can be a
+share of turns (``min_share=0.9``). The assistant's role, the scenario and the
+expected outcome reach the judge as the test author's guidance.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from pytest_llmjudge.exceptions import (
     JudgedAssertionError,
     JudgeOutcomeError,
 )
+from pytest_llmjudge.judging.aggregate import check_key, one_row
 from pytest_llmjudge.judging.expectations import tolerated
 from pytest_llmjudge.judging.message import format_verdict, headline
 from pytest_llmjudge.marks import check_threshold
@@ -158,8 +158,18 @@ def _judged(conversation: object, rubric: object, *, judge: Judge | None,
     judge = judge if judge is not None else current_judge()
     plan = _plan(judge, conversation, rubric, kwargs=kwargs, **how)
     tasks = [t for _, _, _, t in plan.items]
-    verdicts = judge.session.loop.run(_all(judge, tasks))
-    return _combine(plan, verdicts), tasks[0].settings.inconclusive
+    each = plan.mode == "each"  # then one report row for all the turns
+    result = _combine(plan, judge.session.loop.run(_all(judge, tasks, each)))
+    if each:
+        node = judge.node.nodeid if judge.node else ""
+        judge.session.finish(one_row(
+            [(f"turn {t.turn}", t.text, t.verdict) for t in result.turns],
+            outcome=result.outcome, confidence=result.confidence,
+            score=result.share, pass_mark=plan.min_share or 0.0,
+            rubric=result.rubric, excerpt=result.turns[-1].text,
+            key=check_key(node, "conversation", [t.identity(node) for t in tasks])),
+            judge.node)
+    return result, tasks[0].settings.inconclusive
 
 
 def assert_conversation(conversation: object, rubric: object, *,
@@ -364,8 +374,8 @@ def _window(before: Sequence[Message], k: int | None) -> list[int]:
             if i in keep or m.role in ("system", "developer")]
 
 
-async def _all(judge: Judge, tasks: list[Task]) -> list[Verdict]:
-    return list(await asyncio.gather(*(judge.run(t) for t in tasks)))
+async def _all(judge: Judge, tasks: list[Task], part: bool) -> list[Verdict]:
+    return list(await asyncio.gather(*(judge.run(t, part=part) for t in tasks)))
 
 
 # ------------------------------------------------------------------ deciding

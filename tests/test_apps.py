@@ -357,8 +357,15 @@ def test_each():
     # the server, not by a wall clock that a busy machine would stretch.
     assert judge_server.peak_in_flight == 8
     doc = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
-    rows = [r for r in doc["verdicts"] if r["nodeid"].endswith("test_each")]
-    assert sorted(r["outcome"] for r in rows) == ["fail", "pass", "pass", "pass"]
+    # One row for the conversation (what the test asserted), a row per turn
+    # under it: the failing turn is no failed expectation of its own.
+    (row,) = [r for r in doc["verdicts"] if r["nodeid"].endswith("test_each")]
+    assert row["outcome"] == "pass" and row["score"] == 0.75
+    assert row["pass_mark"] == 0.5 and row["calls"] == 8
+    assert [(c["name"], c["passed"]) for c in row["criteria"]] == [
+        ("turn 3", True), ("turn 5", True), ("turn 8", False), ("turn 10", True)]
+    assert "not met" in row["criteria"][2]["reasoning"]
+    assert "1 judged expectation: 1 pass" in result.stdout.str()
     # A second run is served from the cache.
     again = pytester.runpytest(*judge_args)
     again.assert_outcomes(passed=1)
@@ -665,7 +672,7 @@ def test_hallucinated():
     for row in doc["verdicts"]:
         name = row["nodeid"].split("::")[-1]
         per_test[name] = per_test.get(name, 0) + 1
-    assert per_test["test_each_share"] == 4 and per_test["test_each_fails"] == 4
+    assert per_test["test_each_share"] == 1 and per_test["test_each_fails"] == 1
     assert per_test["test_best_of"] == 2 and per_test["test_rank"] == 3
     assert "test_matcher" not in per_test  # no judge
     assert per_test["test_faithful"] == 1 and per_test["test_hallucinated"] == 1
