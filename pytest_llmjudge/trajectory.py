@@ -13,8 +13,11 @@ calls an agent made with the ones a test expects:
 Arguments are compared ``exact`` (after parsing JSON argument strings),
 ``ignore``\\d, ``subset`` (the actual arguments are a part of the expected
 ones), ``superset`` (the actual arguments include every expected one: give
-only the keys that matter) or by your callable ``(actual, expected) ->
-bool``; ``args_by_tool={"search": "ignore"}`` sets it per tool.
+only the keys that matter), ``judged`` (the judge decides whether they mean
+the same: "Paris, FR" for "Paris"; each pair in both orders, concurrently,
+cached; a judge failure the match hangs on is a judge error, never a plain
+mismatch) or by your callable ``(actual, expected) -> bool``;
+``args_by_tool={"search": "ignore"}`` sets it per tool.
 
 ``Trajectory(value)`` wraps a trajectory so that ``assert_judged`` shows it
 to the judge as numbered steps (tool, arguments, result) instead of JSON.
@@ -27,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_llmjudge.exceptions import ConfigError
+from pytest_llmjudge.exceptions import ConfigError, JudgeOutcomeError
 from pytest_llmjudge.messages import (
     Message,
     ShapeError,
@@ -42,9 +45,14 @@ from pytest_llmjudge.messages import (
     unwrap,
 )
 from pytest_llmjudge.text import clip
+from pytest_llmjudge.verdict import Outcome, Verdict
 
 MODES = ("strict", "unordered", "subset", "superset")
-ARG_MODES = ("exact", "ignore", "subset", "superset")
+ARG_MODES = ("exact", "ignore", "subset", "superset", "judged")
+JUDGED_ARGS = ("The actual arguments of this call to the tool {name!r} mean the same "
+               "as the expected ones: the same values, though spelling, letter "
+               "case, formatting, units and synonyms may differ; nothing the "
+               "expected arguments set is missing or different in meaning")
 ArgMatcher = Callable[[Any, Any], Any]
 ArgSpec = str | ArgMatcher
 #: Widest cell of the side-by-side table.
@@ -143,9 +151,17 @@ def match_trajectory(actual: object, expected: object, *, mode: str = "strict",
     except ConfigError as exc:
         raise exc.with_traceback(None) from None
 
+    specs = {str(k): v for k, v in (args_by_tool or {}).items()}
+    judged = _judge_args(exp, act, lambda n: specs.get(n, args) == "judged",
+                         strict=mode == "strict")
+
     def same(e: ToolCall, a: ToolCall) -> bool:
         if e.name != a.name:
             return False
+        if specs.get(e.name, args) == "judged":
+            v = judged.get((id(e), id(a)))
+            return _norm(a.args) == _norm(e.args) or (
+                v is not None and v.outcome is Outcome.PASS)
         return bool(per_tool.get(e.name, default)(a.args, e.args))
 
     label = args if isinstance(args, str) else getattr(args, "__name__", "callable")
@@ -163,8 +179,41 @@ def match_trajectory(actual: object, expected: object, *, mode: str = "strict",
     missing = tuple(i for i in range(len(exp)) if i not in got_e)
     unexpected = tuple(i for i in range(len(act)) if i not in got_a)
     reason = _reason(mode, exp, act, missing, unexpected, per_tool, default)
+    if reason is not None and judged:
+        # The judge's word on the calls left unmatched: a failure the match
+        # hangs on is a judge error, an undecided pair is said so.
+        loose = {id(exp[i]) for i in missing} | {id(act[j]) for j in unexpected}
+        hanging = [v for (e, a), v in judged.items()
+                   if v.outcome is not Outcome.PASS and (e in loose or a in loose)]
+        error = next((v for v in hanging if v.outcome is Outcome.JUDGE_ERROR), None)
+        if error is not None:
+            raise JudgeOutcomeError(
+                f"{reason}; but the judge failed on whether the arguments mean the "
+                f"same ({error.error}): the match cannot be decided", error
+            ).with_traceback(None)
+        if any(v.outcome is Outcome.INCONCLUSIVE for v in hanging):
+            reason += " (the judge was inconclusive on whether the arguments " \
+                "mean the same)"
     return TrajectoryMatch(reason is None, mode, label, tuple(exp), tuple(act),
                            tuple(sorted(pairs)), missing, unexpected, reason)
+
+
+def _judge_args(exp: Sequence[ToolCall], act: Sequence[ToolCall],
+                judged: Callable[[str], bool], *, strict: bool
+                ) -> dict[tuple[int, int], Verdict]:
+    """The judge's verdicts on every (expected, actual) call pair whose
+    arguments are ``judged`` and not already equal, asked together."""
+    need = [(e, a) for i, e in enumerate(exp) for j, a in enumerate(act)
+            if (i == j or not strict) and e.name == a.name and judged(e.name)
+            and _norm(a.args) != _norm(e.args)]
+    if not need:
+        return {}
+    from pytest_llmjudge.assertion import current_judge
+
+    items = [{"output": show_args(a.args), "expected": show_args(e.args),
+              "rubric": JUDGED_ARGS.format(name=e.name)} for e, a in need]
+    verdicts = current_judge().check_many(items)
+    return {(id(e), id(a)): v for (e, a), v in zip(need, verdicts, strict=True)}
 
 
 def assert_trajectory(actual: object, expected: object, *, mode: str = "strict",
@@ -181,7 +230,8 @@ def assert_trajectory(actual: object, expected: object, *, mode: str = "strict",
             any order), ``subset`` (no call beyond the expected ones) or
             ``superset`` (every expected call made, others allowed).
         args: How arguments are compared: ``exact``, ``ignore``, ``subset``,
-            ``superset`` or a callable ``(actual_args, expected_args) -> bool``.
+            ``superset``, ``judged`` (by the judge) or a callable
+            ``(actual_args, expected_args) -> bool``.
         args_by_tool: ``args`` per tool name, over the default.
 
     Returns:
@@ -213,6 +263,8 @@ def _matcher(spec: object, what: str) -> ArgMatcher:
         return lambda a, e: _within(a, e)
     if spec == "superset":
         return lambda a, e: _within(e, a)
+    if spec == "judged":  # decided by the judge (see _judge_args)
+        return lambda a, e: _norm(a) == _norm(e)
     raise ConfigError(f"{what}={spec!r}: use one of {', '.join(ARG_MODES)}, or a "
                       "callable (actual_args, expected_args) -> bool")
 

@@ -706,3 +706,92 @@ def test_it():
     (req,) = {r.output: r for r in judge_server.requests}.values()
     assert req.output == "Order 7 is on its way."
     assert "calls track" in req.texts["input"] and "in transit" in req.texts["input"]
+
+
+# ------------------------------------------------------- judged arguments
+def _args_judge(**kw: Any) -> Any:
+    """Arguments mean the same when the expected city is in the actual one."""
+    inner = ScriptedJudge(**kw)
+
+    def policy(req: JudgeRequest) -> Any:
+        if req.kind == "criteria" and "mean the same" in req.criteria[0][1] and \
+                kw.get("position_bias") is None:
+            want = json.loads(req.texts["expected"]).get("city", "").lower()
+            ok = want in json.loads(req.output).get("city", "").lower()
+            return {"criteria": [{"name": req.criteria[0][0], "reasoning": "scripted",
+                                  "verdict": "pass" if ok else "fail"}],
+                    "confidence": 0.9}
+        return inner(req)
+    return policy
+
+
+ARGS_SUITE = '''
+import pytest
+from pytest_llmjudge import (JudgeOutcomeError, TrajectoryMismatchError,
+                             assert_trajectory, match_trajectory)
+
+EXPECTED = [{"name": "get_weather", "args": {"city": "Paris"}},
+            {"name": "book_taxi", "args": {"to": "airport"}}]
+
+def steps(city, to="airport"):
+    return [{"name": "get_weather", "args": {"city": city}},
+            {"name": "book_taxi", "args": {"to": to}}]
+
+def test_same_meaning():
+    m = assert_trajectory(steps("paris, FR"), EXPECTED, args="judged")
+    assert m.args == "judged"
+    assert not match_trajectory(steps("paris, FR"), EXPECTED)  # exact: differs
+
+def test_other_city():
+    assert_trajectory(steps("Lyon"), EXPECTED, mode="unordered", args="judged")
+
+def test_per_tool():
+    # Only get_weather is judged: book_taxi's arguments compare exactly.
+    assert not match_trajectory(steps("paris, FR", to="the airport"), EXPECTED,
+                                args_by_tool={"get_weather": "judged"})
+'''
+
+
+def test_arguments_can_be_judged(pytester: pytest.Pytester,
+                                 judge_server: ScriptedJudgeServer,
+                                 judge_args: list[str]) -> None:
+    judge_server.policy = _args_judge()
+    pytester.makepyfile(test_args=ARGS_SUITE)
+    result = pytester.runpytest(*judge_args, "--llmjudge-cache=off")
+    result.assert_outcomes(passed=2, failed=1)
+    text = result.stdout.str()
+    assert "trajectory MISMATCH (mode unordered, args judged): expected step 1 " \
+        "get_weather" in text
+    # Only the pairs whose arguments differ are asked, in both orders: one
+    # pair per test (equal arguments need no judge).
+    asked = [r for r in judge_server.requests if r.kind == "criteria"]
+    assert len(asked) == 6
+    assert {r.options_flipped for r in asked} == {True, False}
+    assert all("get_weather" in r.criteria[0][1] for r in asked)
+
+
+def test_judged_arguments_never_match_on_a_biased_or_failing_judge(
+        pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
+        judge_args: list[str]) -> None:
+    judge_server.policy = _args_judge(position_bias="first")
+    pytester.makepyfile(test_args=ARGS_SUITE + '''
+
+def test_biased():
+    with pytest.raises(TrajectoryMismatchError, match="inconclusive"):
+        assert_trajectory(steps("paris, FR"), EXPECTED, args="judged")
+''')
+    result = pytester.runpytest(*judge_args, "--llmjudge-cache=off", "-k", "biased")
+    result.assert_outcomes(passed=1, deselected=3)
+    judge_server.policy = lambda req: Fault("status", status=400, message="no")
+    pytester.makepyfile(test_err='''
+import pytest
+from pytest_llmjudge import JudgeOutcomeError, assert_trajectory
+
+def test_error():
+    with pytest.raises(JudgeOutcomeError, match="the match cannot be decided"):
+        assert_trajectory([{"name": "get_weather", "args": {"city": "paris, FR"}}],
+                          [{"name": "get_weather", "args": {"city": "Paris"}}],
+                          args="judged")
+''')
+    result = pytester.runpytest(*judge_args, "--llmjudge-cache=off", "test_err.py")
+    result.assert_outcomes(passed=1)
