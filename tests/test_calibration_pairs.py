@@ -236,33 +236,5 @@ def test_pair_labels_calibrate_compare_confidence(
     assert after["confidence"] < before["confidence"]
 
 
-@pytest.mark.subprocess("xdist workers are processes of their own")
-def test_pair_labels_calibrate_compare_confidence_under_xdist(
-        pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
-        judge_args: list[str], pairs_file: Path) -> None:
-    # -n 2: the controller judges the pairs once, before any test; the workers'
-    # compare() and better_than verdicts carry the calibrated confidence and
-    # its basis, in the merged report and in the failure message.
-    judge_server.policy = ScriptedJudge(prefer=words)
-    pytester.makepyfile(COMPARE_SUITE + '''
-
-def test_compare_fails(judge):
-    from pytest_llmjudge import assert_judged
-    assert_judged("Monday.", better_than="Your parcel ships on Monday morning.",
-                  input="Where is my order?")
-''')
-    result = pytester.runpytest(*judge_args, "-n", "2", "--llmjudge-cache=off",
-                                "--llmjudge-calibrate=pairs.jsonl",
-                                "--llmjudge-report=r.json")
-    result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines([f"{DEFAULT} (6 labelled pairs; both presentation "
-                                 "orders each)"])
-    result.stdout.fnmatch_lines(["*confidence basis: calibrated on 5 labelled "
-                                 "examples*"])
-    rows = json.loads((pytester.path / "r.json").read_text())["verdicts"]
-    compares = [r for r in rows if r["kind"] == "pairwise"]
-    assert len(compares) == 2
-    assert {r["confidence_basis"] for r in compares} == {
-        "calibrated on 5 labelled examples"}
-    # Pairs judged once, by the controller: 6 pairs x 2 orders, + 2 x 2 in tests.
-    assert judge_server.calls == 2 * len(PAIRS) + 4
+# -n 2: tests/test_honest_confidence.py::test_calibrated_basis_and_same_answer_flag_
+# under_xdist calibrates pairs beside pass/fail examples, for compare and better_than.

@@ -353,21 +353,40 @@ def test_calibrated_confidence_and_its_basis(
 def test_calibrated_basis_and_same_answer_flag_under_xdist(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
         judge_args: list[str]) -> None:
-    """-n 2: the calibration (made by the controller before any test) reaches
-    the workers' verdicts, their JSON records and failure messages."""
-    judge_server.policy = ScriptedJudge(rules={"correct": _leaky})
+    """-n 2: the calibration (made by the controller before any test, from
+    pass/fail examples and labelled pairs in one file) reaches the workers'
+    verdicts (criteria, compare and better_than), their JSON records and
+    failure messages."""
+    from tests.test_calibration_pairs import COMPARE_SUITE, PAIRS, words
+
+    judge_server.policy = ScriptedJudge(rules={"correct": _leaky}, prefer=words)
     pytester.makepyfile(CALIBRATED_SUITE)
-    _labels(pytester)
+    pytester.makepyfile(test_pairs=COMPARE_SUITE + '''
+
+def test_compare_fails(judge):
+    from pytest_llmjudge import assert_judged
+    assert_judged("Monday.", better_than="Your parcel ships on Monday morning.",
+                  input="Where is my order?")
+''')
+    with _labels(pytester).open("a", encoding="utf-8") as f:
+        f.writelines(json.dumps({"id": i, "a": a, "b": b, "label": h,
+                                 "input": "Where is my order?"}) + "\n"
+                     for i, a, b, h in PAIRS)
     result = pytester.runpytest(*judge_args, "-n", "2",
                                 "--llmjudge-calibrate=labels.jsonl",
                                 "--llmjudge-report=x.json")
-    result.assert_outcomes(passed=2, failed=1)
+    result.assert_outcomes(passed=3, failed=2)
     result.stdout.fnmatch_lines(["*confidence basis: calibrated on 10 labelled "
                                  "examples*"])
+    result.stdout.fnmatch_lines(["comparisons: Overall, which response answers*"
+                                 "(6 labelled pairs; both presentation orders each)"])
     recs = _records(pytester, "x.json")
     assert recs["Paris is the capital"]["confidence_basis"] == \
         "calibrated on 15 labelled examples"
     assert recs["Paris is the capital"]["outcome"] == "inconclusive"
+    pairs = [r for r in recs.values() if r["kind"] == "pairwise"]
+    assert len(pairs) == 2 and {r["confidence_basis"] for r in pairs} == {
+        "calibrated on 5 labelled examples"}
     assert "confidence is uncalibrated" not in result.stdout.str()
 
 
