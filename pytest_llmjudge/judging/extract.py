@@ -148,6 +148,12 @@ def parse_claims(content: str) -> list[str]:
     return out
 
 
+def budget_for(text: str) -> int:
+    """The extraction reply's token budget: the claims restate the text (about
+    a token per 4 characters), with room for the JSON around them."""
+    return min(8192, 512 + len(text) // 2)
+
+
 def keys(text: str, what: What, input: str | None, model: str, s: Settings
          ) -> tuple[str, str]:
     """(cache key, record key), as ``plan.keys`` builds them for judgments."""
@@ -221,7 +227,7 @@ async def extract(sampler: Sampler, s: Settings, node_model: str | None,
     if reply is None:
         usage = Usage()
         contract = Contract(kind=KIND, fmt=response_format, check=parse_claims,
-                            budget=s.max_tokens or 2048, reask=REASK)
+                            budget=s.max_tokens or budget_for(text), reask=REASK)
         try:
             reply = await sampler.ask(s, model, messages(text, what, input), 0,
                                       contract, usage)
