@@ -18,6 +18,7 @@ from pytest_llmjudge.testing import (
     ScriptedJudge,
     ScriptedJudgeServer,
 )
+from tests.conftest import IN_PROCESS
 
 MIXED = '''
 from pytest_llmjudge import assert_judged
@@ -83,16 +84,33 @@ def _summary(stdout: str) -> list[str]:
 @pytest.mark.subprocess("xdist workers are processes of their own")
 def test_same_summary_and_report_with_and_without_xdist(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
-        judge_args: list[str]) -> None:
+        judge_args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The summary, JSON report, Markdown, JUnit properties and GitHub step
+    summary of a -n 2 run are those of the same run in one process."""
     judge_server.policy = Mixed()
     pytester.makepyfile(test_mixed=MIXED)
     runs = {}
+    files: dict[str, tuple[str, dict[str, dict[str, str]], str]] = {}
     for name, extra in (("plain", []), ("xdist", ["-n", "2"])):
+        step = pytester.path / f"step-{name}.md"
+        monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
         result = pytester.runpytest(
             *judge_args, *extra, f"--llmjudge-cache-dir=cache-{name}",
-            f"--llmjudge-report=report-{name}.json", "--llmjudge-max-samples=4")
+            f"--llmjudge-report=report-{name}.json", "--llmjudge-max-samples=4",
+            f"--junitxml=junit-{name}.xml", f"--llmjudge-markdown=summary-{name}.md")
         result.assert_outcomes(passed=2, failed=2, errors=1)
         runs[name] = (result.stdout.str(), _report(pytester.path / f"report-{name}.json"))
+        md = (pytester.path / f"summary-{name}.md").read_text(encoding="utf-8")
+        assert step.read_text(encoding="utf-8") == md + "\n"  # once (controller)
+        files[name] = (md, _junit(pytester.path / f"junit-{name}.xml"),
+                       step.read_text(encoding="utf-8"))
+    assert files["plain"][0].startswith("## LLM judge summary")
+    assert files["plain"][1]["test_pass"]["llmjudge_outcome"] == "pass"
+    assert files["plain"][1]["test_fail"]["llmjudge_outcome"] == "fail"
+    for name in ("plain", "xdist"):  # confidences differ run to run: not compared
+        for props in files[name][1].values():
+            props.pop("llmjudge_confidence", None)
+    assert files["plain"][1] == files["xdist"][1]
     (plain_out, plain), (xdist_out, xdist) = runs["plain"], runs["xdist"]
     assert _summary(plain_out) == _summary(xdist_out)
     assert "6 judged expectations: 3 pass, 1 fail, 1 inconclusive, 1 judge error, " \
@@ -302,6 +320,17 @@ def test_max_cost_without_a_price_says_it_is_not_enforced(
                                  "scripted-judge: litellm knows no price for it*"])
 
 
+def _junit(path: Path) -> dict[str, dict[str, str]]:
+    """JUnit ``<property>`` values by test case name."""
+    xml = path.read_text(encoding="utf-8")
+    props = re.findall(r'<testcase [^>]*name="(\w+)"[^>]*>\s*<properties>(.*?)</properties>',
+                       xml, re.DOTALL)
+    return {name: dict(re.findall(r'<property name="(\w+)" value="([^"]*)"', body))
+            for name, body in props}
+
+
+# -n 2: test_same_summary_and_report_with_and_without_xdist (issue #14)
+@IN_PROCESS
 def test_junit_properties_and_step_summary(
         pytester: pytest.Pytester, judge_server: ScriptedJudgeServer,
         judge_args: list[str], plugin_args: list[str],
