@@ -42,7 +42,8 @@ SECRET_KEY = "sk-llmjudge-test-SECRET-9f8e7d"
 #: issue #14 kept one -n 2 variant per attack class where several repeated
 #: per-process logic: measured 75 in CI (Dec 2026). Later in #14, checks whose
 #: -n 2 runs repeated per-process code run in one process (claim checks join
-#: the apps' -n 2 run): measured 58 in CI, so the cap comes down to 66.
+#: the apps' -n 2 run, pair labels and JUnit checks join others): measured 56
+#: in CI, so the cap comes down to 66.
 SUBPROCESS_BUDGET = 66
 
 MARKER = "subprocess"
