@@ -328,8 +328,9 @@ class JudgeSession:
             return verdict
         decisive = (Outcome.PASS, Outcome.FAIL)
         if verdict.outcome in decisive and verdict.key:
-            hk = f"history:{verdict.key}"
-            prev = self._history.get(hk) or self.meta.get(hk) or {}
+            prev = self.remember(verdict.key, {"outcome": verdict.outcome.value,
+                                               "confidence": verdict.confidence})
+            prev = prev if isinstance(prev, dict) else {}
             was = prev.get("outcome")
             if was in ("pass", "fail") and was != verdict.outcome.value:
                 conf = prev.get("confidence")
@@ -341,14 +342,6 @@ class JudgeSession:
                     else reason
                 verdict = verdict.model_copy(update={"flaky": True,
                                                      "flaky_reason": joined})
-            entry = {"outcome": verdict.outcome.value,
-                     "confidence": verdict.confidence}
-            if current() is None:  # outside a test: no close() may follow
-                self.meta.set(hk, entry)
-            else:
-                self._history[hk] = entry
-                if len(self._history) >= 256:
-                    self.flush_history()
         self.counters["cache_hits"] += verdict.cache_hits
         if screened:
             self.counters["screened"] += 1
@@ -378,6 +371,8 @@ class JudgeSession:
             self.meta.set(hk, entry)
         else:
             self._history[hk] = entry
+            if len(self._history) >= 256:
+                self.flush_history()
         return prev
 
     def flush_history(self) -> None:
