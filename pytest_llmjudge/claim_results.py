@@ -4,14 +4,13 @@ and the failure message that lists the claims that did not."""
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from pytest_llmjudge.constants import REASONING_SHOWN
 from pytest_llmjudge.text import clip, scrub
-from pytest_llmjudge.verdict import CriterionResult, Outcome, Verdict
+from pytest_llmjudge.verdict import Outcome, Verdict
 
 Metric = Literal["faithfulness", "answer_relevance", "context_recall"]
 #: Unsupported claims shown in full in a failure message (the rest counted).
@@ -86,61 +85,6 @@ class ClaimsVerdict(BaseModel):
         """Headline, then the unsupported and undecided claims with the
         judge's reasons."""
         return scrub(_explain(self))
-
-
-def share_outcome(states: Sequence[bool | None], probs: Sequence[float],
-                  mark: float, errored: bool) -> tuple[Outcome, float]:
-    """Decided only when the undecided claims could not change it (see
-    ``conversation.decide_share``), and the probability that enough hold."""
-    n = len(states)
-    need = -(-round(mark * n * 1e6) // 10**6)  # ceil, without float noise
-    yes = sum(s is True for s in states)
-    open_ = sum(s is None for s in states)
-    if yes >= need:
-        outcome = Outcome.PASS
-    elif yes + open_ < need:
-        outcome = Outcome.FAIL
-    else:
-        outcome = Outcome.JUDGE_ERROR if errored else Outcome.INCONCLUSIVE
-    dist = [1.0]
-    for p in probs:
-        nxt = [0.0] * (len(dist) + 1)
-        for k, q in enumerate(dist):
-            nxt[k] += q * (1 - p)
-            nxt[k + 1] += q * p
-        dist = nxt
-    return outcome, min(1.0, max(0.0, sum(dist[need:])))
-
-
-def as_verdict(r: ClaimsVerdict, key: str, text: str) -> Verdict:
-    """The check as one ``Verdict`` for the reports: a row per claim (its
-    text as the description), the share as the score, ``min_share`` as the
-    pass mark, and the calls, tokens and votes of every judgment in it."""
-    item = "statement" if r.metric == "answer_relevance" else "claim"
-    rows = {c.name: c for v in r.judgments for c in v.criteria}
-    criteria = [CriterionResult(
-        name=f"{item} {c.number}", description=c.claim, passed=c.supported,
-        confidence=c.confidence, reasoning=c.reasoning,
-        pass_votes=rows[f"{item} {c.number}"].pass_votes
-        if f"{item} {c.number}" in rows else 0,
-        fail_votes=rows[f"{item} {c.number}"].fail_votes
-        if f"{item} {c.number}" in rows else 0) for c in r.claims]
-    costs = [v.cost for v in r.judgments if v.cost is not None]
-    first = r.judgments[0] if r.judgments else None
-    return Verdict(
-        outcome=r.outcome, passed=r.passed, kind="criteria", rubric=r.metric,
-        score=r.share, pass_mark=r.min_share, expect=r.expect,
-        confidence=r.confidence, criteria=criteria,
-        votes=[vote for v in r.judgments for vote in v.votes],
-        flaky=r.flaky, flaky_reason=r.flaky_reason, calls=r.calls,
-        cache_hits=r.cache_hits, cached=r.calls == 0,
-        prompt_tokens=sum(v.prompt_tokens for v in r.judgments),
-        completion_tokens=sum(v.completion_tokens for v in r.judgments),
-        cost=sum(costs) if costs else None,
-        model=first.model if first else r.extraction_model, error=r.error,
-        excerpt=clip(" ".join(text.split()), 200), warnings=list(r.warnings),
-        key=key, confidence_basis=first.confidence_basis if first
-        else "agreement only")
 
 
 # ------------------------------------------------------------------ showing

@@ -14,8 +14,6 @@ text), never as the rubric's own words.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +22,6 @@ from pytest_llmjudge.claim_results import (
     ClaimsVerdict,
     ClaimVerdict,
     Metric,
-    as_verdict,
-    share_outcome,
 )
 from pytest_llmjudge.exceptions import (
     ConfigError,
@@ -33,17 +29,19 @@ from pytest_llmjudge.exceptions import (
     JudgeNotConfiguredError,
     JudgeOutcomeError,
 )
+from pytest_llmjudge.judging.aggregate import check_key, one_row
 from pytest_llmjudge.judging.expectations import tolerated
 from pytest_llmjudge.judging.extract import Extraction, What, extract
 from pytest_llmjudge.judging.judge import NO_MODEL
 from pytest_llmjudge.judging.sample import Sampler
 from pytest_llmjudge.judging.task import as_text
-from pytest_llmjudge.marks import check_threshold
+from pytest_llmjudge.marks import check_threshold, share_outcome
 from pytest_llmjudge.rubric import Criterion, Rubric
-from pytest_llmjudge.verdict import Outcome, Verdict
+from pytest_llmjudge.verdict import CriterionResult, Outcome, Verdict
 
 if TYPE_CHECKING:
     from pytest_llmjudge.judging.judge import Judge
+    from pytest_llmjudge.settings import Settings
 
 #: Claims judged together in one judgment (one criterion each).
 CLAIMS_PER_CALL = 10
@@ -195,7 +193,7 @@ def settle_claims(result: ClaimsVerdict, action: str = "fail") -> ClaimsVerdict:
     if result.met:
         return result
     message = result.explain()
-    first = as_verdict(result, "", "")  # the whole check, as the reports show it
+    first = _as_verdict(result, "", "")  # the whole check, as the reports show it
     if result.outcome is Outcome.JUDGE_ERROR:
         raise ClaimsJudgeError(message, first, result)
     if result.outcome is Outcome.INCONCLUSIVE and tolerated(message, action):
@@ -220,7 +218,7 @@ def _run(metric: Metric, text: object, *, context: object, input: object,
         raise exc.with_traceback(None) from None
     result = judge.session.loop.run(_check(
         judge, metric, shown, ctx, question, given, mark, expect, per_call,
-        probe.settings.models[0] if probe.settings.models else None, kwargs))
+        probe.settings, kwargs))
     return result, probe.settings.inconclusive
 
 
@@ -273,11 +271,9 @@ def _documents(context: object) -> str | None:
 
 async def _check(judge: Judge, metric: Metric, text: str, ctx: str | None,
                  question: str | None, given: list[str] | None, mark: float,
-                 expect: str, per_call: int, model: str | None,
+                 expect: str, per_call: int, settings: Settings,
                  kwargs: dict[str, Any]) -> ClaimsVerdict:
     what: What = "statements" if metric == "answer_relevance" else "claims"
-    settings = judge.task("(claims)", Rubric([Criterion("claim 1", "x")]),
-                          **kwargs).settings
     if not settings.models and judge.session.settings.record_mode != "none":
         raise JudgeNotConfiguredError(NO_MODEL)  # as assert_judged says it
     if given is not None:
@@ -285,14 +281,15 @@ async def _check(judge: Judge, metric: Metric, text: str, ctx: str | None,
         sources = ["given"] * len(given)
     else:
         sampler = Sampler(judge.session, judge.node, judge.accuracy)
-        got = await extract(sampler, settings, model, text, what, question)
+        got = await extract(sampler, settings, text, what, question)
         sources = ["extracted"] * len(got.claims) + ["uncovered"] * len(got.added)
     items = got.all
     base: dict[str, Any] = {"metric": metric, "min_share": mark, "expect": expect,
                             "extraction_model": got.model,
                             "extraction_calls": got.calls,
                             "extraction_cached": got.cached}
-    ident = _identity(judge, metric, text, ctx, question)
+    ident = check_key(judge.node.nodeid if judge.node else "", metric, text, ctx,
+                      question)
     if got.error is not None:
         return _report(judge, ident, text, ClaimsVerdict(
             **base, outcome=Outcome.JUDGE_ERROR, passed=False, confidence=0.0,
@@ -331,17 +328,10 @@ async def _check(judge: Judge, metric: Metric, text: str, ctx: str | None,
     return _report(judge, ident, text, result)
 
 
-def _identity(judge: Judge, metric: Metric, text: str, ctx: str | None,
-              question: str | None) -> str:
-    node = judge.node.nodeid if judge.node else ""
-    return hashlib.sha256(json.dumps([node, metric, text, ctx, question]).encode()
-                          ).hexdigest()[:24]
-
-
 def _report(judge: Judge, ident: str, text: str, r: ClaimsVerdict) -> ClaimsVerdict:
     """One row in the reports for the whole check (its judgments are parts of
     it, not expectations): a flip against the last run is flagged there."""
-    got = judge.session.finish(as_verdict(r, ident, text), judge.node)
+    got = judge.session.finish(_as_verdict(r, ident, text), judge.node)
     if got.flaky and got.flaky_reason != r.flaky_reason:
         return r.model_copy(update={"flaky": True, "flaky_reason": got.flaky_reason})
     return r
@@ -364,25 +354,43 @@ def _combine(base: dict[str, Any], items: list[str], sources: list[str],
     probs = [c.confidence if c.supported is True else 1 - c.confidence
              if c.supported is False else 0.5 for c in claims]
     errored = any(v.outcome is Outcome.JUDGE_ERROR for v in verdicts)
-    outcome, p_pass = share_outcome(states, probs, base["min_share"], errored)
-    conf = p_pass if outcome is Outcome.PASS else 1 - p_pass \
-        if outcome is Outcome.FAIL else max(p_pass, 1 - p_pass)
+    outcome, conf = share_outcome(states, probs, base["min_share"], errored)
     decided = [s for s in states if s is not None]
     flaky = [v for v in verdicts if v.flaky]
     error = next((v.error for v in verdicts if v.error), None)
     return ClaimsVerdict(
         **base, outcome=outcome, passed=outcome is Outcome.PASS,
-        confidence=round(min(1.0, max(0.0, conf)), 6),
+        confidence=conf,
         share=sum(decided) / len(decided) if decided else None, claims=claims,
         judgments=verdicts, flaky=bool(flaky), error=error,
         flaky_reason="; ".join(v.flaky_reason or "" for v in flaky) or None)
+
+
+def _as_verdict(r: ClaimsVerdict, key: str, text: str) -> Verdict:
+    """The check as one ``Verdict`` for the reports: a row per claim (its
+    text as the description), the share as the score, ``min_share`` as the
+    pass mark; the extraction's call counted with the judgments'."""
+    item = _ITEM[r.metric]
+    votes = {c.name: c for v in r.judgments for c in v.criteria}
+    rows = [CriterionResult(
+        name=f"{item} {c.number}", description=c.claim, passed=c.supported,
+        confidence=c.confidence, reasoning=c.reasoning,
+        pass_votes=getattr(votes.get(f"{item} {c.number}"), "pass_votes", 0),
+        fail_votes=getattr(votes.get(f"{item} {c.number}"), "fail_votes", 0))
+        for c in r.claims]
+    return one_row(rows, r.judgments, outcome=r.outcome, confidence=r.confidence,
+                   score=r.share, pass_mark=r.min_share, rubric=r.metric, key=key,
+                   excerpt=text, expect=r.expect, flaky=r.flaky,
+                   flaky_reason=r.flaky_reason, error=r.error, warnings=r.warnings,
+                   calls=r.extraction_calls, cache_hits=int(r.extraction_cached),
+                   model=r.extraction_model)
 
 
 def _history(judge: Judge, ident: str, result: ClaimsVerdict, items: list[str],
              fresh: bool) -> ClaimsVerdict:
     """Flag a verdict that a re-extraction changed: the same text and context
     gave other claims, and another outcome, in an earlier run."""
-    print_ = hashlib.sha256(json.dumps(items).encode()).hexdigest()[:16]
+    print_ = check_key(*items)
     now = {"outcome": result.outcome.value, "claims": print_, "n": len(items)}
     prev = judge.session.remember(f"claims:{ident}", now)
     if not fresh or not isinstance(prev, dict) or prev.get("claims") == print_:

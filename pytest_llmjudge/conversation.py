@@ -12,7 +12,6 @@ expected outcome reach the judge as the test author's guidance.
 from __future__ import annotations
 
 import asyncio
-import math
 import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,10 +25,10 @@ from pytest_llmjudge.exceptions import (
     JudgedAssertionError,
     JudgeOutcomeError,
 )
-from pytest_llmjudge.judging.aggregate import check_key, one_row
+from pytest_llmjudge.judging.aggregate import check_key, one_row, part_rows
 from pytest_llmjudge.judging.expectations import tolerated
 from pytest_llmjudge.judging.message import format_verdict, headline
-from pytest_llmjudge.marks import check_threshold
+from pytest_llmjudge.marks import check_threshold, share_outcome
 from pytest_llmjudge.messages import (
     Message,
     ShapeError,
@@ -163,8 +162,9 @@ def _judged(conversation: object, rubric: object, *, judge: Judge | None,
     if each:
         node = judge.node.nodeid if judge.node else ""
         judge.session.finish(one_row(
-            [(f"turn {t.turn}", t.text, t.verdict) for t in result.turns],
-            outcome=result.outcome, confidence=result.confidence,
+            part_rows([(f"turn {t.turn}", t.text, t.verdict) for t in result.turns]),
+            [t.verdict for t in result.turns], outcome=result.outcome,
+            confidence=result.confidence,
             score=result.share, pass_mark=plan.min_share or 0.0,
             rubric=result.rubric, excerpt=result.turns[-1].text,
             key=check_key(node, "conversation", [t.identity(node) for t in tasks])),
@@ -391,48 +391,17 @@ def _combine(plan: _Plan, verdicts: list[Verdict]) -> ConversationVerdict:
             share=None if first.outcome not in (Outcome.PASS, Outcome.FAIL)
             else float(first.passed))
     mark = plan.min_share if plan.min_share is not None else 1.0
-    outcome, p_pass = decide_share(verdicts, mark)
-    conf = p_pass if outcome is Outcome.PASS else 1 - p_pass \
-        if outcome is Outcome.FAIL else max(p_pass, 1 - p_pass)
+    held = [True if v.outcome is Outcome.PASS else False
+            if v.outcome is Outcome.FAIL else None for v in verdicts]
+    outcome, conf = share_outcome(
+        held, [v.confidence if h else 1 - v.confidence if h is False else 0.5
+               for v, h in zip(verdicts, held, strict=True)], mark,
+        errored=any(v.outcome is Outcome.JUDGE_ERROR for v in verdicts))
     passes = sum(v.outcome is Outcome.PASS for v in verdicts)
     return ConversationVerdict(
         turns_mode="each", outcome=outcome, passed=outcome is Outcome.PASS,
-        confidence=round(conf, 6), share=passes / len(verdicts), min_share=mark,
+        confidence=conf, share=passes / len(verdicts), min_share=mark,
         window=plan.window, rubric=first.rubric, turns=turns, brief=plan.brief)
-
-
-def decide_share(verdicts: Sequence[Verdict], mark: float) -> tuple[Outcome, float]:
-    """The outcome over turns for a pass mark on the share of passing turns,
-    and the probability that enough turns pass.
-
-    Decided only when the undecided turns (inconclusive, judge errors) could
-    not change it: a pass when the passing turns reach the mark even if all
-    of them fail, a fail when they miss it even if all of them pass; else a
-    judge error (if the judge failed on one of them) or inconclusive. The
-    probability treats turns as independent, each passing with its verdict's
-    confidence (0.5 when undecided)."""
-    n = len(verdicts)
-    need = math.ceil(mark * n - 1e-9)
-    passes = sum(v.outcome is Outcome.PASS for v in verdicts)
-    undecided = [v for v in verdicts if v.outcome not in (Outcome.PASS, Outcome.FAIL)]
-    if passes >= need:
-        outcome = Outcome.PASS
-    elif passes + len(undecided) < need:
-        outcome = Outcome.FAIL
-    elif any(v.outcome is Outcome.JUDGE_ERROR for v in undecided):
-        outcome = Outcome.JUDGE_ERROR
-    else:
-        outcome = Outcome.INCONCLUSIVE
-    probs = [v.confidence if v.outcome is Outcome.PASS else 1 - v.confidence
-             if v.outcome is Outcome.FAIL else 0.5 for v in verdicts]
-    dist = [1.0]  # dist[k]: probability that k of the turns so far pass
-    for p in probs:
-        nxt = [0.0] * (len(dist) + 1)
-        for k, q in enumerate(dist):
-            nxt[k] += q * (1 - p)
-            nxt[k + 1] += q * p
-        dist = nxt
-    return outcome, min(1.0, max(0.0, sum(dist[need:])))
 
 
 # ------------------------------------------------------------------ showing

@@ -9,8 +9,10 @@ its own units. A mark that cannot apply is an error, never ignored.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from pytest_llmjudge.exceptions import RubricError
+from pytest_llmjudge.verdict import Outcome
 
 
 def finite(value: int | float) -> bool:
@@ -68,3 +70,35 @@ def whole(key: object) -> int:
 
 def shown(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
+
+
+def share_outcome(held: Sequence[bool | None], probs: Sequence[float], mark: float,
+                  errored: bool) -> tuple[Outcome, float]:
+    """The outcome of a pass mark on the share of parts that hold (turns of a
+    conversation, claims of an answer), and that outcome's confidence.
+
+    Decided only when the undecided parts (``None``: inconclusive, judge
+    errors) could not change it: a pass when the parts that hold reach the mark
+    even if all undecided ones fail, a fail when they miss it even if all of
+    them hold; else a judge error (``errored``: the judge failed on one) or
+    inconclusive. The confidence treats parts as independent, each holding
+    with its probability in ``probs`` (0.5 when undecided)."""
+    need = math.ceil(mark * len(held) - 1e-9)
+    yes = sum(h is True for h in held)
+    if yes >= need:
+        outcome = Outcome.PASS
+    elif yes + sum(h is None for h in held) < need:
+        outcome = Outcome.FAIL
+    else:
+        outcome = Outcome.JUDGE_ERROR if errored else Outcome.INCONCLUSIVE
+    dist = [1.0]  # dist[k]: probability that k of the parts so far hold
+    for p in probs:
+        nxt = [0.0] * (len(dist) + 1)
+        for k, q in enumerate(dist):
+            nxt[k] += q * (1 - p)
+            nxt[k + 1] += q * p
+        dist = nxt
+    p_pass = min(1.0, max(0.0, sum(dist[need:])))
+    conf = p_pass if outcome is Outcome.PASS else 1 - p_pass \
+        if outcome is Outcome.FAIL else max(p_pass, 1 - p_pass)
+    return outcome, round(conf, 6)

@@ -195,11 +195,11 @@ def uncovered(text: str, claims: list[str]) -> list[str]:
     return out
 
 
-async def extract(sampler: Sampler, s: Settings, node_model: str | None,
-                  text: str, what: What, input: str | None) -> Extraction:
+async def extract(sampler: Sampler, s: Settings, text: str, what: What,
+                  input: str | None) -> Extraction:
     """The claims of ``text``, from records, the cache, or one judge call (the
     first judge model's, when several are set)."""
-    model = node_model or (s.models[0] if s.models else REPLAYED_MODEL)
+    model = s.models[0] if s.models else REPLAYED_MODEL
     key = keys(text, what, input, model, s)
     session, node = sampler.session, sampler.node
     got = Extraction(model=model)
